@@ -1,0 +1,65 @@
+"""exitflow: the Flask application of the poverty-exit procedures."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from flask import Flask
+
+from workflow import clock
+from workflow.errors import ConfigurationError, register_error_handlers
+from workflow.extensions import db, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """The application factory (flaskr style): config, extensions, blueprints, commands."""
+    from workflow import config as configuration
+
+    instance = Path((config or {}).get("INSTANCE_PATH") or ROOT / "instance")
+    instance.mkdir(parents=True, exist_ok=True)
+    app = Flask(
+        __name__,
+        instance_path=str(instance),
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "workflow" / "web" / "static"),
+    )
+    app.config.update(configuration.load(instance, config))
+    if app.config["ALLOW_FAKE_CLOCK"] and app.config["EXITFLOW_ENV"] == "production":
+        raise ConfigurationError(
+            "EXITFLOW_ALLOW_FAKE_CLOCK is refused in production configuration"
+        )
+    clock.configure(app.config["ALLOW_FAKE_CLOCK"], app.config.get("EXITFLOW_NOW") or None)
+    from workflow.services import users
+
+    users.configure(app.config.get("EXITFLOW_PASSWORD_HASH") or "scrypt")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    with app.app_context():
+        from workflow.db import configure_engine
+
+        configure_engine(db.engine)
+
+    from workflow import models  # noqa: F401 - registers the tables
+    from workflow.api import register_api
+    from workflow.cli import register_commands
+
+    register_error_handlers(app)
+    register_api(app)
+    register_commands(app)
+    _load_holidays(instance)
+    return app
+
+
+def _load_holidays(instance: Path) -> None:
+    """Extra State Council holiday schedules a deployment adds as instance/holidays/YYYY.toml."""
+    from states.calendar import load_holiday_file
+
+    folder = instance / "holidays"
+    if folder.is_dir():
+        for file in sorted(folder.glob("*.toml")):
+            load_holiday_file(file)

@@ -1,0 +1,71 @@
+"""Auth, regions and users."""
+
+from __future__ import annotations
+
+from flask import request
+
+from workflow import clock
+from workflow.api import actor, body, bp, doc, load, page_args, roles, schemas
+from workflow.errors import ValidationFailed
+from workflow.extensions import db
+from workflow.models import Region
+from workflow.services import regions, users
+
+
+@bp.post("/auth/token")
+@doc("Exchange a username and password for a bearer token", schemas.TokenRequest,
+     schemas.TokenResponse, public=True)
+def issue_token():
+    data = load(schemas.TokenRequest, body())
+    now = clock.now()
+    user = users.authenticate(data["username"], data["password"], now)
+    from flask import current_app
+
+    token, expires = users.issue_token(user, now, current_app.config["EXITFLOW_TOKEN_HOURS"])
+    return {"token": token, "expires_at": expires.isoformat()}
+
+
+@bp.post("/regions")
+@roles("admin")
+@doc("Add a region (admin)", schemas.RegionIn, schemas.RegionOut, status=201)
+def create_region():
+    data = load(schemas.RegionIn, body())
+    region = regions.create(actor(), data)
+    return regions.to_dict(region), 201
+
+
+@bp.get("/regions")
+@doc("List regions (filters level, parent_code)", response_schema=schemas.RegionOut, many=True)
+def list_regions():
+    actor()
+    page, per_page = page_args()
+    query = db.select(Region)
+    for key in ("level", "parent_code"):
+        if request.args.get(key):
+            query = query.where(getattr(Region, key) == request.args[key])
+    total = db.session.scalar(db.select(db.func.count()).select_from(query.subquery()))
+    items = db.session.scalars(query.order_by(Region.code).limit(per_page)
+                               .offset((page - 1) * per_page))
+    return {"items": [regions.to_dict(r) for r in items], "page": page, "per_page": per_page,
+            "total": total}
+
+
+@bp.get("/regions/<code>")
+@doc("A region with its live incidence rate and the counts it comes from",
+     response_schema=schemas.RegionOut)
+def get_region(code: str):
+    actor()
+    return regions.to_dict(regions.get(code), with_incidence=True)
+
+
+@bp.post("/users")
+@roles("admin")
+@doc("Add a user (admin)", schemas.UserIn, status=201)
+def create_user():
+    data = load(schemas.UserIn, body())
+    if data["role"] != "admin" and not data.get("region_code"):
+        raise ValidationFailed("除管理员外须指定地区", {"region_code": ["required"]})
+    user = users.create(data["username"], data["password"], data["role"], data["region_code"],
+                        data.get("display_name"), clock.now())
+    return {"id": user.id, "username": user.username, "role": user.role,
+            "region_code": user.region_code, "display_name": user.display_name}, 201

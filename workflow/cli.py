@@ -1,0 +1,163 @@
+"""The `exitflow` command: each command calls services, nothing else."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from workflow import clock
+
+
+def _create_app(*_args, **_kwargs):
+    from workflow import create_app
+
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False,
+             add_version_option=False)
+def main() -> None:
+    """exitflow: the poverty-exit procedures (贫困退出)."""
+
+
+def fail(message: str) -> None:
+    """Exit non-zero with a one-line reason."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+@click.command("init-db")
+@with_appcontext
+def init_db() -> None:
+    """Create or upgrade the database schema (Alembic migrations)."""
+    from flask_migrate import upgrade
+
+    upgrade()
+    click.echo("database schema is up to date")
+
+
+@click.command("seed-demo")
+@click.option("--households", default=200, show_default=True, type=click.IntRange(1, 200000))
+@click.option("--password", default=None, help="password of every demo user")
+@click.option("--advance-to", "advance_to", default=None, help="drive the households to STATE")
+@click.option("--if-empty", is_flag=True, help="do nothing when the demo county exists")
+@with_appcontext
+def seed_demo(households: int, password: str | None, advance_to: str | None,
+              if_empty: bool) -> None:
+    """Load the demo county: townships, villages, households, one user per role."""
+    from workflow.services import demo
+
+    password = password or demo.DEMO_PASSWORD
+    if demo.exists():
+        if if_empty or not advance_to:
+            click.echo("the demo county is already loaded; nothing added")
+            _print_logins(None, password)
+            return
+    else:
+        logins = demo.seed(households, password, clock.now())
+        click.echo(f"demo county loaded: {households} households")
+        _print_logins(logins, password)
+    if advance_to:
+        with click.progressbar(length=len(demo.ORDER), label="advancing",
+                               file=sys.stderr) as bar:
+            def step(state: str, n: int) -> None:
+                bar.update(1)
+                click.echo(f"  {state}: {n}", err=True)
+
+            try:
+                counts = demo.advance(advance_to, step)
+            except ValueError as err:
+                fail(str(err))
+        click.echo("cases by state: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+
+
+def _print_logins(logins: dict | None, password: str) -> None:
+    names = ["admin", "village1", "township1", "township2", "township3", "county1", "city1",
+             "province1", "evaluator1"]
+    click.echo("demo logins (password: %s): %s" % (password, ", ".join(names)))
+
+
+@click.command("create-user")
+@click.argument("name")
+@click.option("--role", required=True)
+@click.option("--region", default=None)
+@click.option("--password", default=None)
+@click.option("--display-name", default=None)
+@with_appcontext
+def create_user(name, role, region, password, display_name) -> None:
+    """Create a user (every role but admin needs --region)."""
+    from workflow.errors import ExitflowError
+    from workflow.services import users
+
+    if role != "admin" and not region:
+        fail("--region is required for every role but admin")
+    if password is None:
+        password = click.prompt("password", hide_input=True, confirmation_prompt=True)
+    try:
+        user = users.create(name, password, role, region, display_name, clock.now())
+    except ExitflowError as err:
+        fail(f"{err.detail} {err.extra.get('errors', '')}".strip())
+    click.echo(f"user {user.username} created ({user.role}, {user.region_code or '-'})")
+
+
+@click.command("sweep")
+@click.option("--dry-run", is_flag=True, help="only count the due windows")
+@with_appcontext
+def sweep(dry_run: bool) -> None:
+    """Close every publicity window due by now and advance its cases (idempotent)."""
+    from workflow.services import publicity
+
+    result = publicity.sweep(clock.now(), dry_run=dry_run)
+    verb = "due" if dry_run else "closed"
+    click.echo(f"{result['due'] if dry_run else result['closed']} window(s) {verb}, "
+               f"{result['cases_advanced']} case(s) advanced")
+    if result["errors"]:
+        fail(f"{len(result['errors'])} window(s) failed: {result['errors'][0]['error']}")
+
+
+@click.command("verify-audit")
+@with_appcontext
+def verify_audit() -> None:
+    """Check the audit chain; exit 1 with the first bad record when broken."""
+    from workflow.services import audit
+
+    result = audit.verify()
+    if not result.ok:
+        fail(f"audit chain broken after {result.checked} good record(s): {result.problem}")
+    click.echo(f"audit chain intact: {result.checked} record(s)")
+
+
+@click.command("scheduler")
+@with_appcontext
+def scheduler() -> None:
+    """Run the scheduler in the foreground (one per deployment)."""
+    from workflow.scheduler import run_forever
+
+    run_forever(current_app._get_current_object())
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", default=5000, type=int)
+@with_appcontext
+def serve(host: str, port: int) -> None:
+    """Serve the web app (single process; embeds the scheduler when so configured)."""
+    from workflow.scheduler import start_embedded
+
+    app = current_app._get_current_object()
+    if app.config["EXITFLOW_SCHEDULER"] == "embedded":
+        start_embedded(app)
+    click.echo(f"exitflow on http://{host}:{port}")
+    app.run(host=host, port=port, use_reloader=False, threaded=True)
+
+
+COMMANDS = [init_db, seed_demo, create_user, sweep, verify_audit, scheduler, serve]
+
+
+def register_commands(app) -> None:
+    """Attach the commands to the app (`flask --app wsgi …` and `exitflow …`)."""
+    for command in COMMANDS:
+        app.cli.add_command(command)

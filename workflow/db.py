@@ -1,0 +1,49 @@
+"""Engine settings per database: SQLite serialises writers with BEGIN IMMEDIATE."""
+
+from __future__ import annotations
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine
+
+from workflow.extensions import db
+
+# An arbitrary constant: the PostgreSQL advisory lock that serialises appends
+# to the audit chain (each record names the hash of the one before it).
+AUDIT_LOCK_KEY = 7_310_001
+
+
+def configure_engine(engine: Engine) -> None:
+    """Per-dialect connection setup."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn, _record):
+        # Let SQLAlchemy emit BEGIN itself (pysqlite's own BEGIN is deferred).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        if engine.url.database not in (None, "", ":memory:"):
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):
+        # A deferred transaction that reads and then writes can fail with
+        # "database is locked" when another writer got in between; taking the
+        # write lock at BEGIN makes concurrent writers queue instead.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def lock_audit_chain() -> None:
+    """Serialise audit appends for the rest of this transaction."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": AUDIT_LOCK_KEY})
+    # SQLite: BEGIN IMMEDIATE already holds the database's write lock.
+
+
+def is_postgres() -> bool:
+    """Whether the session is bound to PostgreSQL."""
+    return db.session.get_bind().dialect.name == "postgresql"

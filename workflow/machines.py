@@ -1,0 +1,97 @@
+"""One `transitions` machine per procedure, built once from `states/`, fired on rows."""
+
+from __future__ import annotations
+
+import logging
+from functools import cache
+
+from transitions import Machine, MachineError
+
+from states.guards import GUARDS, ROUTING, Firing
+from states.registry import PROCEDURES, procedure
+from workflow.errors import TransitionNotAllowed
+
+logger = logging.getLogger(__name__)
+
+
+def _condition(name: str):
+    guard = GUARDS[name]
+
+    def check(event_data) -> bool:
+        return guard(event_data.model) is None
+
+    check.__name__ = name
+    return check
+
+
+def _plain(value):
+    # StrEnum members would be taken by `transitions` as Enum states (by .name).
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return str(value.value) if hasattr(value, "value") else value
+    return [_plain(v) for v in value]
+
+
+@cache
+def machine(kind: str) -> Machine:
+    """The shared machine of a procedure (model=None: rows are passed to each event)."""
+    proc = procedure(kind)
+    missing = proc.guard_names() - GUARDS.keys()
+    if missing:
+        raise RuntimeError(f"{kind}: guards without a definition: {sorted(missing)}")
+    transitions = []
+    for t in proc.transitions:
+        spec = {"trigger": t["trigger"], "source": _plain(t["source"]), "dest": _plain(t["dest"])}
+        spec["conditions"] = [_condition(c) for c in t.get("conditions", [])]
+        transitions.append(spec)
+    return Machine(
+        model=None,
+        states=proc.state_codes(),
+        transitions=transitions,
+        initial=str(proc.initial),
+        auto_transitions=False,
+        send_event=True,
+        name=kind,
+    )
+
+
+def build_all() -> None:
+    """Build every machine up front (a definition error shows at start-up)."""
+    for kind in PROCEDURES:
+        machine(kind)
+
+
+def explain(kind: str, trigger: str, firing: Firing) -> str:
+    """Why a trigger was refused: the failed guards that are rules, not routing."""
+    proc = procedure(kind)
+    reasons: list[str] = []
+    for conditions in proc.guards_for(trigger, firing.state):
+        for name in conditions:
+            reason = GUARDS[name](firing)
+            if reason and name not in ROUTING and reason not in reasons:
+                reasons.append(reason)
+                break
+    return ";".join(reasons) or "当前条件下不能进行此操作"
+
+
+def fire(kind: str, trigger: str, firing: Firing) -> str:
+    """Fire a trigger on one case; the new state, or TransitionNotAllowed with the reason."""
+    proc = procedure(kind)
+    m = machine(kind)
+    event = m.events.get(trigger)
+    spec = proc.triggers.get(trigger)
+    if event is None or spec is None:
+        raise TransitionNotAllowed(f"未知操作 {trigger} (unknown trigger)", trigger=trigger)
+    before = firing.state
+    try:
+        done = event.trigger(firing)
+    except MachineError:
+        raise TransitionNotAllowed(
+            f"「{spec.label}」不能在「{proc.labels.get(before, before)}」状态下进行 "
+            f"({trigger} is not allowed in state {before})",
+            trigger=trigger, state=before,
+        ) from None
+    if not done:
+        raise TransitionNotAllowed(explain(kind, trigger, firing), trigger=trigger, state=before)
+    return firing.state

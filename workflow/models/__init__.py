@@ -1,0 +1,28 @@
+"""The stored rows of exitflow (SQLAlchemy 2 typed models)."""
+
+from workflow.models.audit import AuditRecord
+from workflow.models.cases import Case, SignOff
+from workflow.models.evaluation import Evaluation, EvaluationSample, Finding
+from workflow.models.households import Household, Member
+from workflow.models.publicity import Notice, Objection, PublicityWindow, WindowCase
+from workflow.models.regions import Region
+from workflow.models.users import ApiToken, IdempotencyRecord, User
+
+__all__ = [
+    "ApiToken",
+    "AuditRecord",
+    "Case",
+    "Evaluation",
+    "EvaluationSample",
+    "Finding",
+    "Household",
+    "IdempotencyRecord",
+    "Member",
+    "Notice",
+    "Objection",
+    "PublicityWindow",
+    "Region",
+    "SignOff",
+    "User",
+    "WindowCase",
+]

@@ -1,0 +1,64 @@
+"""Cases of every procedure, and the sign-offs of their steps."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import (
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from workflow.extensions import JSONType, db
+
+
+class Case(db.Model):
+    """One procedure run for one subject and year; `version` guards against lost updates."""
+
+    __tablename__ = "cases"
+    __table_args__ = (
+        UniqueConstraint("kind", "household_id", "year", name="uq_cases_household_year"),
+        UniqueConstraint("kind", "region_code", "year", name="uq_cases_region_year"),
+        Index("ix_cases_path_state", "region_path", "state"),
+        Index("ix_cases_kind_year_state", "kind", "year", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    household_id: Mapped[int | None] = mapped_column(ForeignKey("households.id"))
+    region_code: Mapped[str | None] = mapped_column(ForeignKey("regions.code"))
+    village_code: Mapped[str | None] = mapped_column(String(12), index=True)
+    region_path: Mapped[str] = mapped_column(String(120))
+    year: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(32))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    rule_set: Mapped[str] = mapped_column(String(40))
+    data: Mapped[dict] = mapped_column(JSONType, default=dict)
+    window_id: Mapped[int | None] = mapped_column(Integer, index=True)  # current publicity
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SignOff(db.Model):
+    """One person's signed step on a case (入户核实: one per verifier and round)."""
+
+    __tablename__ = "signoffs"
+    __table_args__ = (UniqueConstraint("case_id", "step", "round", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    step: Mapped[str] = mapped_column(String(32))
+    round: Mapped[int] = mapped_column(Integer, default=1)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    signer_name: Mapped[str] = mapped_column(String(100))
+    result: Mapped[str] = mapped_column(String(8))
+    visited_on: Mapped[date | None] = mapped_column(Date)
+    notes: Mapped[str | None] = mapped_column(Text)
+    signed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,1 @@
+"""Use cases: each owns its transaction (load, check, fire, write, audit, commit)."""

@@ -1,0 +1,164 @@
+"""Third-party evaluation batches: a reproducible sample, findings, the 三率一度, closing."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import insert, select
+
+from states.criteria import Finding as CriteriaFinding
+from states.criteria import draw_sample, evaluate
+from states.procedure import VIA_EVALUATION
+from states.rules import load_rule_set
+from workflow.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from workflow.extensions import db
+from workflow.models import Case, Evaluation, EvaluationSample, Finding, Household, Region, User
+from workflow.services import regions, transitions
+from workflow.services.actors import Actor
+
+logger = logging.getLogger(__name__)
+
+COMMISSIONERS = {"city", "province"}
+
+
+def create(actor: Actor, scope_code: str, year: int, sample_size: int, seed: int,
+           nonregistered_sample_size: int, evaluators: list[str] | None,
+           now: datetime) -> Evaluation:
+    """Draw the sample of filed cases (by village) and of non-registered households (漏评)."""
+    if actor.role not in COMMISSIONERS:
+        raise Forbidden("第三方评估由市级或省级委托")
+    scope = db.session.get(Region, scope_code)
+    if scope is None or not actor.covers(scope.path):
+        raise NotFound(f"地区 {scope_code} 不存在或不在您的辖区")
+    for name in evaluators or []:
+        user = db.session.scalar(select(User).where(User.username == name))
+        if user is None or user.role != "evaluator":
+            raise ValidationFailed("评估人员不存在", {"evaluators": [f"{name} is not an evaluator"]})
+    cases = db.session.execute(select(Case.id, Case.household_id, Case.village_code).where(
+        Case.kind == "household_exit", Case.year == year, Case.state == "filed",
+        Case.region_path.startswith(scope.path))).all()
+    if not cases:
+        raise Conflict(f"{scope.name} {year} 年没有待评估(已批准备案)的退出户")
+    by_id = {c.id: c for c in cases}
+    chosen = draw_sample([(c.id, c.village_code) for c in cases], sample_size, seed)
+    others = db.session.execute(select(Household.id, Household.village_code).where(
+        Household.registered.is_(False), Household.region_path.startswith(scope.path))).all()
+    extra = draw_sample([(h.id, h.village_code) for h in others],
+                        nonregistered_sample_size, seed) if nonregistered_sample_size else []
+    evaluation = Evaluation(scope_code=scope.code, scope_path=scope.path, year=year, seed=seed,
+                            sample_size=sample_size,
+                            nonregistered_sample_size=nonregistered_sample_size,
+                            evaluators=list(evaluators or []), created_by=actor.id,
+                            created_at=now)
+    db.session.add(evaluation)
+    db.session.flush()
+    village_of = {h.id: h.village_code for h in others}
+    rows = [{"evaluation_id": evaluation.id, "household_id": by_id[cid].household_id,
+             "case_id": cid, "village_code": by_id[cid].village_code, "registered": True}
+            for cid in chosen]
+    rows += [{"evaluation_id": evaluation.id, "household_id": hid, "case_id": None,
+              "village_code": village_of[hid], "registered": False} for hid in extra]
+    db.session.execute(insert(EvaluationSample), rows)
+    db.session.commit()
+    logger.info("evaluation %d of %s %d: %d filed + %d non-registered sampled (seed %d)",
+                evaluation.id, scope.code, year, len(chosen), len(extra), seed)
+    return evaluation
+
+
+def get(actor: Actor, evaluation_id: int) -> Evaluation:
+    """An evaluation the actor commissioned (by region) or is assigned to."""
+    evaluation = db.session.get(Evaluation, evaluation_id)
+    if evaluation is None or not _may_see(actor, evaluation):
+        raise NotFound(f"评估批次 {evaluation_id} 不存在")
+    return evaluation
+
+
+def _may_see(actor: Actor, evaluation: Evaluation) -> bool:
+    if actor.role == "evaluator":
+        return _assigned(actor, evaluation)
+    return actor.role == "admin" or (actor.role in COMMISSIONERS
+                                     and actor.covers(evaluation.scope_path))
+
+
+def _assigned(actor: Actor, evaluation: Evaluation) -> bool:
+    if evaluation.evaluators:
+        return actor.username in evaluation.evaluators
+    return evaluation.scope_path.startswith(actor.region_path)
+
+
+def samples(evaluation: Evaluation) -> list[EvaluationSample]:
+    """The sampled households in a stable order."""
+    return list(db.session.scalars(select(EvaluationSample).where(
+        EvaluationSample.evaluation_id == evaluation.id).order_by(EvaluationSample.id)))
+
+
+def record_finding(actor: Actor, evaluation_id: int, household_id: int, meets_criteria,
+                   missed_poor, satisfied, now: datetime) -> Finding:
+    """An evaluator's finding on a sampled household; a later one replaces it until closing."""
+    if actor.role != "evaluator":
+        raise Forbidden("只有第三方评估人员可以记录评估结果")
+    evaluation = get(actor, evaluation_id)
+    if evaluation.closed_at is not None:
+        raise Conflict("评估批次已关闭")
+    sample = db.session.scalar(select(EvaluationSample).where(
+        EvaluationSample.evaluation_id == evaluation.id,
+        EvaluationSample.household_id == household_id))
+    if sample is None:
+        raise NotFound(f"贫困户 {household_id} 不在本批评估样本中")
+    if not sample.registered and meets_criteria is not None:
+        raise ValidationFailed("非建档立卡户不判断是否错退", {"meets_criteria": ["must be null"]})
+    household = db.session.get(Household, household_id)
+    finding = db.session.scalar(select(Finding).where(
+        Finding.evaluation_id == evaluation.id, Finding.household_id == household_id))
+    if finding is None:
+        finding = Finding(evaluation_id=evaluation.id, household_id=household_id)
+        db.session.add(finding)
+    finding.evaluator_id, finding.recorded_at = actor.id, now
+    finding.meets_criteria, finding.missed_poor, finding.satisfied = (
+        meets_criteria, missed_poor, satisfied)
+    finding.people = household.size
+    db.session.commit()
+    return finding
+
+
+def metrics(evaluation: Evaluation):
+    """The 三率一度 of the findings so far, with Wilson intervals."""
+    sampled = {s.household_id: s for s in samples(evaluation)}
+    found = db.session.scalars(select(Finding).where(Finding.evaluation_id == evaluation.id))
+    findings = [CriteriaFinding(household_id=f.household_id, people=f.people,
+                                registered_exited=sampled[f.household_id].registered,
+                                meets_criteria=f.meets_criteria, missed_poor=f.missed_poor,
+                                satisfied=f.satisfied) for f in found]
+    scope = db.session.get(Region, evaluation.scope_code)
+    rules = load_rule_set(regions.rule_set_for(scope))
+    return evaluate(rules, findings), findings
+
+
+def close(actor: Actor, evaluation_id: int, now: datetime) -> Evaluation:
+    """Close the batch: wrongly exited cases go back; on a pass the others move on."""
+    if actor.role not in COMMISSIONERS:
+        raise Forbidden("只有委托评估的市级或省级用户可以关闭评估批次")
+    evaluation = get(actor, evaluation_id)
+    if evaluation.closed_at is not None:
+        raise Conflict("评估批次已关闭")
+    result, findings = metrics(evaluation)
+    wrong = {f.household_id for f in findings if f.registered_exited and f.meets_criteria is False}
+    sampled = samples(evaluation)
+    back = [s.case_id for s in sampled if s.case_id and s.household_id in wrong]
+    audit_data = {"evaluation_id": evaluation.id}
+    if back:
+        transitions.fire_many("fail_evaluation", back, actor, {}, now, via=VIA_EVALUATION,
+                              audit_data=audit_data)
+    if result.passed:
+        onward = list(db.session.scalars(select(Case.id).where(
+            Case.kind == "household_exit", Case.year == evaluation.year, Case.state == "filed",
+            Case.region_path.startswith(evaluation.scope_path))))
+        if onward:
+            transitions.fire_many("evaluate", onward, actor, {}, now, via=VIA_EVALUATION,
+                                  audit_data=audit_data)
+    evaluation.closed_at, evaluation.passed = now, result.passed
+    evaluation.metrics = result.to_dict()
+    db.session.commit()
+    logger.info("evaluation %d closed: %s", evaluation.id, "passed" if result.passed else "failed")
+    return evaluation

@@ -1,0 +1,84 @@
+"""Issuing notices: the plain-dict context, rendering once, storing the sha256, verifying."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+from flask import current_app
+from sqlalchemy import select
+
+from notices import render_pdf
+from states.calendar import SHANGHAI
+from workflow.errors import NotFound
+from workflow.extensions import db
+from workflow.models import Case, Household, Notice, PublicityWindow, WindowCase
+
+logger = logging.getLogger(__name__)
+
+BASIS = ("根据中共中央办公厅、国务院办公厅《关于建立贫困退出机制的意见》(厅字〔2016〕16号)"
+         "和贫困户退出程序的规定")
+STEPS = {"village": ["摸底调查", "村民代表民主评议"],
+         "township": ["摸底调查", "村民代表民主评议", "村内第一次公示", "乡镇入户核实"]}
+
+
+def window_context(window: PublicityWindow, notice: Notice) -> dict:
+    """The notice of a window as a plain dict: no ID numbers, phones or health data."""
+    rows = db.session.execute(
+        select(WindowCase.position, Household.group, Household.head_name, Household.size,
+               Case.data)
+        .join(Case, Case.id == WindowCase.case_id)
+        .join(Household, Household.id == Case.household_id)
+        .where(WindowCase.window_id == window.id).order_by(WindowCase.position)).all()
+    return {
+        "title": window.title, "issuer": window.issuer_name, "serial": notice.serial,
+        "basis": BASIS, "steps_done": STEPS.get(window.stage, []),
+        "period": {"from": window.first_day, "to": window.last_day},
+        "extra_columns": [{"key": "income", "label": "人均纯收入(元)"}],
+        "rows": [{"no": r.position, "group": r.group, "head_name": r.head_name,
+                  "people": r.size,
+                  "income": ((r.data or {}).get("survey") or {}).get("income_per_capita", "")}
+                 for r in rows],
+        "contact": dict(window.contact or {}),
+        "issued_on": notice.issued_at.astimezone(SHANGHAI).date().isoformat()
+        if notice.issued_at.tzinfo else notice.issued_at.date().isoformat(),
+        "verification": {"code": notice.code,
+                         "url": current_app.config["EXITFLOW_PUBLIC_URL"].rstrip("/")
+                         + f"/api/v1/notices/{notice.code}"},
+    }
+
+
+def _cache_path(code: str) -> Path:
+    folder = Path(current_app.instance_path) / "notices"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{code}.pdf"
+
+
+def window_pdf(window: PublicityWindow) -> bytes:
+    """The window's notice PDF: rendered once, then served from instance/notices/."""
+    notice = db.session.scalar(select(Notice).where(Notice.window_id == window.id))
+    path = _cache_path(notice.code)
+    if path.exists():
+        pdf = path.read_bytes()
+        if notice.sha256 and hashlib.sha256(pdf).hexdigest() == notice.sha256:
+            return pdf
+    context = notice.context or window_context(window, notice)
+    pdf = render_pdf("publicity", context)
+    digest = hashlib.sha256(pdf).hexdigest()
+    if notice.sha256 and notice.sha256 != digest:
+        logger.error("notice %s re-rendered differently; serving the stored context", notice.code)
+    if not notice.sha256:
+        notice.sha256, notice.context = digest, context
+        db.session.commit()
+    path.write_bytes(pdf)
+    return pdf
+
+
+def verify(code: str) -> dict:
+    """Whether a code names a notice we issued, with what it was."""
+    notice = db.session.scalar(select(Notice).where(Notice.code == code.strip().upper()))
+    if notice is None:
+        raise NotFound("查无此公告编号 (no notice with this code)", valid=False)
+    return {"valid": True, "kind": notice.kind, "serial": notice.serial, "issuer": notice.issuer,
+            "issued_at": notice.issued_at.isoformat(), "sha256": notice.sha256}
