@@ -86,8 +86,11 @@ def criteria_met(f: Firing) -> str | None:
         return None
     reasons = [v["reason"] for v in judgement.get("indicators", {}).values() if not v["met"]]
     if not judgement.get("income_met", True):
-        reasons.insert(0, f"人均纯收入 {judgement['income_per_capita']} 元未超过当年扶贫标准 "
-                          f"{judgement['poverty_line']} 元")
+        reasons.insert(
+            0,
+            f"人均纯收入 {judgement['income_per_capita']} 元未超过当年扶贫标准 "
+            f"{judgement['poverty_line']} 元",
+        )
     return "未达到退出标准:" + ";".join(reasons)
 
 
@@ -115,8 +118,11 @@ def attendance_sufficient(f: Firing) -> str | None:
         return None
     share = f.rules.min_appraisal_attendance
     present = f.payload.get("present", 0)
-    return None if present >= share * reps else (
-        f"参会代表 {present}/{reps} 人,不足规定的 {share:.0%}")
+    return (
+        None
+        if present >= share * reps
+        else (f"参会代表 {present}/{reps} 人,不足规定的 {share:.0%}")
+    )
 
 
 @guard("majority_of_present")
@@ -204,5 +210,8 @@ def enough_verifiers(f: Firing) -> str | None:
 @guard("approver_not_verifier")
 def approver_not_verifier(f: Firing) -> str | None:
     """A county approver must not be one of the case's verifiers (4342 责任制)."""
-    return None if f.actor_id not in f.facts.get("verifier_ids", ()) else (
-        "参与入户核实的人员不能审批同一户")
+    return (
+        None
+        if f.actor_id not in f.facts.get("verifier_ids", ())
+        else ("参与入户核实的人员不能审批同一户")
+    )

@@ -64,7 +64,9 @@ class Procedure:
         out = []
         for t in self.transitions:
             src = t["source"]
-            if t["trigger"] == trigger and (src == state or (not isinstance(src, str) and state in src)):
+            if t["trigger"] == trigger and (
+                src == state or (not isinstance(src, str) and state in src)
+            ):
                 out.append(list(t.get("conditions", [])))
         return out
 

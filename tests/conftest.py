@@ -12,7 +12,8 @@ from workflow import clock, create_app
 from workflow.extensions import db
 
 PG_URL = os.environ.get("EXITFLOW_TEST_POSTGRES_URL", "").replace(
-    "postgresql://", "postgresql+psycopg://")
+    "postgresql://", "postgresql+psycopg://"
+)
 PG_SCHEMA = "exitflow_test"
 BACKENDS = ["sqlite"] + (["postgres"] if PG_URL else [])
 
@@ -36,9 +37,14 @@ def pg_ready():
 
 def make_app(backend: str, tmp_path, request, extra: dict | None = None):
     """An app bound to a fresh database of the backend."""
-    config = {"TESTING": True, "INSTANCE_PATH": str(tmp_path / "instance"),
-              "EXITFLOW_SECRET_KEY": "test-secret", "EXITFLOW_ALLOW_FAKE_CLOCK": "1",
-              "EXITFLOW_PASSWORD_HASH": "pbkdf2:sha256:1000", **(extra or {})}
+    config = {
+        "TESTING": True,
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "EXITFLOW_SECRET_KEY": "test-secret",
+        "EXITFLOW_ALLOW_FAKE_CLOCK": "1",
+        "EXITFLOW_PASSWORD_HASH": "pbkdf2:sha256:1000",
+        **(extra or {}),
+    }
     if backend == "postgres":
         state = request.getfixturevalue("pg_ready")
         config["EXITFLOW_DATABASE_URL"] = pg_url()

@@ -30,27 +30,54 @@ class World:
 
 def build_world(rule_set: str | None = None) -> World:
     """Province → city → county → 2 townships → villages, and the users who act in them."""
-    regions.add_many([
-        dict(code="430000", name="湖南省", level="province", rule_set=rule_set),
-        dict(code="430600", name="岳阳市", level="city", parent_code="430000"),
-        dict(code=COUNTY, name="华容县", level="county", parent_code="430600", is_poor=True),
-        dict(code=TOWNSHIP, name="红星镇", level="township", parent_code=COUNTY),
-        dict(code=VILLAGE, name="红星村", level="village", parent_code=TOWNSHIP,
-             rural_population=1000, is_poor=True),
-        dict(code=VILLAGE2, name="光明村", level="village", parent_code=TOWNSHIP,
-             rural_population=800),
-        dict(code="430623101000", name="青山乡", level="township", parent_code=COUNTY),
-        dict(code=OTHER_VILLAGE, name="青山村", level="village", parent_code="430623101000",
-             rural_population=900),
-    ])
+    regions.add_many(
+        [
+            dict(code="430000", name="湖南省", level="province", rule_set=rule_set),
+            dict(code="430600", name="岳阳市", level="city", parent_code="430000"),
+            dict(code=COUNTY, name="华容县", level="county", parent_code="430600", is_poor=True),
+            dict(code=TOWNSHIP, name="红星镇", level="township", parent_code=COUNTY),
+            dict(
+                code=VILLAGE,
+                name="红星村",
+                level="village",
+                parent_code=TOWNSHIP,
+                rural_population=1000,
+                is_poor=True,
+            ),
+            dict(
+                code=VILLAGE2,
+                name="光明村",
+                level="village",
+                parent_code=TOWNSHIP,
+                rural_population=800,
+            ),
+            dict(code="430623101000", name="青山乡", level="township", parent_code=COUNTY),
+            dict(
+                code=OTHER_VILLAGE,
+                name="青山村",
+                level="village",
+                parent_code="430623101000",
+                rural_population=900,
+            ),
+        ]
+    )
     now = clock.now()
-    plan = [("admin", "admin", None), ("village1", "village", VILLAGE),
-            ("village2", "village", VILLAGE2), ("village_other", "village", OTHER_VILLAGE),
-            ("township1", "township", TOWNSHIP), ("township2", "township", TOWNSHIP),
-            ("township3", "township", TOWNSHIP), ("township4", "township", TOWNSHIP),
-            ("township_other", "township", "430623101000"), ("county1", "county", COUNTY),
-            ("county2", "county", COUNTY), ("city1", "city", "430600"),
-            ("province1", "province", "430000"), ("evaluator1", "evaluator", "430000")]
+    plan = [
+        ("admin", "admin", None),
+        ("village1", "village", VILLAGE),
+        ("village2", "village", VILLAGE2),
+        ("village_other", "village", OTHER_VILLAGE),
+        ("township1", "township", TOWNSHIP),
+        ("township2", "township", TOWNSHIP),
+        ("township3", "township", TOWNSHIP),
+        ("township4", "township", TOWNSHIP),
+        ("township_other", "township", "430623101000"),
+        ("county1", "county", COUNTY),
+        ("county2", "county", COUNTY),
+        ("city1", "city", "430600"),
+        ("province1", "province", "430000"),
+        ("evaluator1", "evaluator", "430000"),
+    ]
     world = World()
     for name, role, region in plan:
         user = users.create(name, PASSWORD, role, region, f"{name}的名字", now, commit=False)
@@ -60,16 +87,31 @@ def build_world(rule_set: str | None = None) -> World:
     return world
 
 
-def add_household(actor: Actor, village: str = VILLAGE, members: int = 2,
-                  registered: bool = True, name: str = "张三") -> int:
+def add_household(
+    actor: Actor,
+    village: str = VILLAGE,
+    members: int = 2,
+    registered: bool = True,
+    name: str = "张三",
+) -> int:
     """A household with valid ID numbers; returns its id."""
     n = next(_seq)
-    values = {"village_code": village, "group": "一组", "head_name": name,
-              "head_id_number": make_id_number(COUNTY, date(1960, 1, 1 + n % 28), n),
-              "members": [{"name": f"成员{k}", "relation": "子女",
-                           "id_number": make_id_number(COUNTY, date(1990, 2, 1 + k), n + 500 + k)}
-                          for k in range(members)],
-              "poverty_cause": "因病", "registered": registered}
+    values = {
+        "village_code": village,
+        "group": "一组",
+        "head_name": name,
+        "head_id_number": make_id_number(COUNTY, date(1960, 1, 1 + n % 28), n),
+        "members": [
+            {
+                "name": f"成员{k}",
+                "relation": "子女",
+                "id_number": make_id_number(COUNTY, date(1990, 2, 1 + k), n + 500 + k),
+            }
+            for k in range(members)
+        ],
+        "poverty_cause": "因病",
+        "registered": registered,
+    }
     return households.create(actor, values, clock.now()).id
 
 
@@ -80,8 +122,16 @@ def set_now(value: str) -> datetime:
     return clock.now()
 
 
-SURVEY = {"surveyed_on": "2019-10-15", "surveyors": ["韦组长", "覃队员"],
-          "income_per_capita": 4500.0,
-          "indicators": {"food": True, "clothing": True, "compulsory_education": True,
-                         "basic_medical": True, "housing_safety": True}}
+SURVEY = {
+    "surveyed_on": "2019-10-15",
+    "surveyors": ["韦组长", "覃队员"],
+    "income_per_capita": 4500.0,
+    "indicators": {
+        "food": True,
+        "clothing": True,
+        "compulsory_education": True,
+        "basic_medical": True,
+        "housing_safety": True,
+    },
+}
 APPRAISAL = {"meeting_on": "2019-10-20", "present": 30, "votes_for": 25, "votes_against": 2}

@@ -28,19 +28,19 @@ def create_app(config: dict | None = None) -> Flask:
     )
     app.config.update(configuration.load(instance, config))
     if app.config["ALLOW_FAKE_CLOCK"] and app.config["EXITFLOW_ENV"] == "production":
-        raise ConfigurationError(
-            "EXITFLOW_ALLOW_FAKE_CLOCK is refused in production configuration"
-        )
+        raise ConfigurationError("EXITFLOW_ALLOW_FAKE_CLOCK is refused in production configuration")
     clock.configure(app.config["ALLOW_FAKE_CLOCK"], app.config.get("EXITFLOW_NOW") or None)
     from workflow.services import users
 
     users.configure(app.config.get("EXITFLOW_PASSWORD_HASH") or "scrypt")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     with app.app_context():
-        from workflow.db import configure_engine
+        from workflow.database import configure_engine
 
         configure_engine(db.engine)
 

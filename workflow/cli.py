@@ -17,8 +17,9 @@ def _create_app(*_args, **_kwargs):
     return create_app()
 
 
-@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False,
-             add_version_option=False)
+@click.group(
+    cls=FlaskGroup, create_app=_create_app, add_default_commands=False, add_version_option=False
+)
 def main() -> None:
     """exitflow: the poverty-exit procedures (贫困退出)."""
 
@@ -45,8 +46,9 @@ def init_db() -> None:
 @click.option("--advance-to", "advance_to", default=None, help="drive the households to STATE")
 @click.option("--if-empty", is_flag=True, help="do nothing when the demo county exists")
 @with_appcontext
-def seed_demo(households: int, password: str | None, advance_to: str | None,
-              if_empty: bool) -> None:
+def seed_demo(
+    households: int, password: str | None, advance_to: str | None, if_empty: bool
+) -> None:
     """Load the demo county: townships, villages, households, one user per role."""
     from workflow.services import demo
 
@@ -61,8 +63,8 @@ def seed_demo(households: int, password: str | None, advance_to: str | None,
         click.echo(f"demo county loaded: {households} households")
         _print_logins(logins, password)
     if advance_to:
-        with click.progressbar(length=len(demo.ORDER), label="advancing",
-                               file=sys.stderr) as bar:
+        with click.progressbar(length=len(demo.ORDER), label="advancing", file=sys.stderr) as bar:
+
             def step(state: str, n: int) -> None:
                 bar.update(1)
                 click.echo(f"  {state}: {n}", err=True)
@@ -75,8 +77,17 @@ def seed_demo(households: int, password: str | None, advance_to: str | None,
 
 
 def _print_logins(logins: dict | None, password: str) -> None:
-    names = ["admin", "village1", "township1", "township2", "township3", "county1", "city1",
-             "province1", "evaluator1"]
+    names = [
+        "admin",
+        "village1",
+        "township1",
+        "township2",
+        "township3",
+        "county1",
+        "city1",
+        "province1",
+        "evaluator1",
+    ]
     click.echo("demo logins (password: %s): %s" % (password, ", ".join(names)))
 
 
@@ -112,8 +123,10 @@ def sweep(dry_run: bool) -> None:
 
     result = publicity.sweep(clock.now(), dry_run=dry_run)
     verb = "due" if dry_run else "closed"
-    click.echo(f"{result['due'] if dry_run else result['closed']} window(s) {verb}, "
-               f"{result['cases_advanced']} case(s) advanced")
+    click.echo(
+        f"{result['due'] if dry_run else result['closed']} window(s) {verb}, "
+        f"{result['cases_advanced']} case(s) advanced"
+    )
     if result["errors"]:
         fail(f"{len(result['errors'])} window(s) failed: {result['errors'][0]['error']}")
 

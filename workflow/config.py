@@ -52,7 +52,7 @@ def load(instance: Path, overrides: dict | None) -> dict:
     cfg["SECRET_KEY"] = cfg["EXITFLOW_SECRET_KEY"]
     url = cfg["EXITFLOW_DATABASE_URL"]
     if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
     cfg["SQLALCHEMY_DATABASE_URI"] = url
     cfg["ALLOW_FAKE_CLOCK"] = str(cfg["EXITFLOW_ALLOW_FAKE_CLOCK"]).lower() in ("1", "true", "yes")
     return cfg

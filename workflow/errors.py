@@ -79,7 +79,8 @@ def problem(status: int, title: str, detail: str, **extra) -> Response:
     """An application/problem+json response (RFC 9457)."""
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
     return Response(
-        json.dumps(body, ensure_ascii=False), status=status,
+        json.dumps(body, ensure_ascii=False),
+        status=status,
         mimetype="application/problem+json",
     )
 

@@ -90,7 +90,8 @@ def fire(kind: str, trigger: str, firing: Firing) -> str:
         raise TransitionNotAllowed(
             f"「{spec.label}」不能在「{proc.labels.get(before, before)}」状态下进行 "
             f"({trigger} is not allowed in state {before})",
-            trigger=trigger, state=before,
+            trigger=trigger,
+            state=before,
         ) from None
     if not done:
         raise TransitionNotAllowed(explain(kind, trigger, firing), trigger=trigger, state=before)

@@ -25,8 +25,9 @@ def acquire_lock(app: Flask) -> bool:
     """Take the deployment's scheduler lock; False when another scheduler holds it."""
     if db.engine.dialect.name == "postgresql":
         conn = db.engine.connect()
-        got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"),
-                           {"k": SCHEDULER_LOCK_KEY}).scalar()
+        got = conn.execute(
+            text("SELECT pg_try_advisory_lock(:k)"), {"k": SCHEDULER_LOCK_KEY}
+        ).scalar()
         conn.commit()
         if got:
             _held["conn"] = conn  # the lock lives as long as this connection
@@ -56,15 +57,26 @@ def sweep_job(app: Flask) -> None:
         try:
             result = publicity.sweep(clock.now())
             if result["closed"]:
-                logger.info("sweep closed %d window(s), %d case(s) advanced", result["closed"],
-                            result["cases_advanced"])
+                logger.info(
+                    "sweep closed %d window(s), %d case(s) advanced",
+                    result["closed"],
+                    result["cases_advanced"],
+                )
         finally:
             db.session.remove()
 
 
 def _configure(scheduler, app: Flask) -> None:
-    scheduler.add_job(sweep_job, "interval", seconds=SWEEP_SECONDS, args=[app], id="sweep",
-                      max_instances=1, coalesce=True, next_run_time=clock.now())
+    scheduler.add_job(
+        sweep_job,
+        "interval",
+        seconds=SWEEP_SECONDS,
+        args=[app],
+        id="sweep",
+        max_instances=1,
+        coalesce=True,
+        next_run_time=clock.now(),
+    )
 
 
 def start_embedded(app: Flask) -> BackgroundScheduler | None:

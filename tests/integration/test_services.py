@@ -16,9 +16,17 @@ from workflow.services import audit, cases, publicity, transitions
 
 def open_cases(world, n=1, village=VILLAGE):
     now = set_now("2019-10-16T09:00:00+08:00")
-    ids = cases.open_household_cases(world["township1"], [
-        add_household(world["village1"] if village == VILLAGE else world["village_other"],
-                      village) for _ in range(n)], 2019, now)
+    ids = cases.open_household_cases(
+        world["township1"],
+        [
+            add_household(
+                world["village1"] if village == VILLAGE else world["village_other"], village
+            )
+            for _ in range(n)
+        ],
+        2019,
+        now,
+    )
     db.session.commit()
     return ids
 
@@ -29,8 +37,9 @@ def to_publicity(world, ids):
         outcome = transitions.fire_many(trigger, ids, world["village1"], payload, now)
         assert outcome.succeeded == ids, outcome.failed
         db.session.commit()
-    return publicity.post(world["village1"], VILLAGE, ids, {"phone": "1", "address": "村委会"},
-                          None, now)
+    return publicity.post(
+        world["village1"], VILLAGE, ids, {"phone": "1", "address": "村委会"}, None, now
+    )
 
 
 def to_verification(world, ids):
@@ -84,11 +93,11 @@ def test_window_never_closes_a_second_early(world):
 def test_objection_after_closing_is_refused_and_before_is_kept(world):
     ids = open_cases(world, 2)
     window = to_publicity(world, ids)
-    objection = publicity.lodge_objection(window.id, ids[0], "收入情况不实,请核查",
-                                          None, window.closes_at - timedelta(seconds=1))
+    objection = publicity.lodge_objection(
+        window.id, ids[0], "收入情况不实,请核查", None, window.closes_at - timedelta(seconds=1)
+    )
     with pytest.raises(Exception) as err:
-        publicity.lodge_objection(window.id, ids[1], "公示期后的异议内容", None,
-                                  window.closes_at)
+        publicity.lodge_objection(window.id, ids[1], "公示期后的异议内容", None, window.closes_at)
     assert "公示期已结束" in str(err.value)
     publicity.sweep(window.closes_at)
     db.session.expire_all()
@@ -96,9 +105,13 @@ def test_objection_after_closing_is_refused_and_before_is_kept(world):
     assert db.session.get(Case, ids[0]).state == "objection_review"
     assert db.session.get(Case, ids[1]).state == "township_verification"
     assert db.session.get(Objection, objection.id).status == "open"
-    state, _ = transitions.fire_one("dismiss_objection", ids[0], world["township1"], {
-        "objection_id": objection.id, "finding": "经核查,收入达标"},
-        window.closes_at + timedelta(hours=2))
+    state, _ = transitions.fire_one(
+        "dismiss_objection",
+        ids[0],
+        world["township1"],
+        {"objection_id": objection.id, "finding": "经核查,收入达标"},
+        window.closes_at + timedelta(hours=2),
+    )
     db.session.commit()
     assert state == "township_verification"
     assert db.session.get(Case, ids[0]).data["verification_round"] == 1
@@ -110,12 +123,22 @@ def test_two_objections_both_must_be_resolved(world):
     now = window.opens_at + timedelta(days=1)
     first = publicity.lodge_objection(window.id, ids[0], "第一条异议内容", None, now)
     second = publicity.lodge_objection(window.id, ids[0], "第二条异议内容", None, now)
-    state, _ = transitions.fire_one("dismiss_objection", ids[0], world["township1"],
-                                    {"objection_id": first.id, "finding": "不属实"}, now)
+    state, _ = transitions.fire_one(
+        "dismiss_objection",
+        ids[0],
+        world["township1"],
+        {"objection_id": first.id, "finding": "不属实"},
+        now,
+    )
     assert state == "objection_review"
     db.session.commit()
-    state, _ = transitions.fire_one("dismiss_objection", ids[0], world["township1"],
-                                    {"objection_id": second.id, "finding": "不属实"}, now)
+    state, _ = transitions.fire_one(
+        "dismiss_objection",
+        ids[0],
+        world["township1"],
+        {"objection_id": second.id, "finding": "不属实"},
+        now,
+    )
     assert state == "village_publicity"
 
 
@@ -125,8 +148,13 @@ def test_upheld_objection_supersedes_the_others_without_losing_them(world):
     now = window.opens_at + timedelta(days=1)
     first = publicity.lodge_objection(window.id, ids[0], "第一条异议内容", None, now)
     second = publicity.lodge_objection(window.id, ids[0], "第二条异议内容", None, now)
-    transitions.fire_one("uphold_objection", ids[0], world["township1"],
-                         {"objection_id": first.id, "finding": "属实"}, now)
+    transitions.fire_one(
+        "uphold_objection",
+        ids[0],
+        world["township1"],
+        {"objection_id": first.id, "finding": "属实"},
+        now,
+    )
     db.session.commit()
     db.session.expire_all()
     assert db.session.get(Objection, second.id).status == "superseded"
@@ -138,15 +166,20 @@ def test_three_distinct_verifiers_and_separation_of_duties(world):
     window = to_verification(world, ids)
     now = window.closes_at + timedelta(days=1)
     visit = {"result": "pass", "visited_on": (now - timedelta(days=1)).date().isoformat()}
-    for name, expected in [("township1", "township_verification"),
-                           ("township2", "township_verification"),
-                           ("township3", "verified")]:
+    for name, expected in [
+        ("township1", "township_verification"),
+        ("township2", "township_verification"),
+        ("township3", "verified"),
+    ]:
         state, _ = transitions.fire_one("verify", ids[0], world[name], visit, now)
         db.session.commit()
         assert state == expected
     signoffs = db.session.scalars(select(SignOff).where(SignOff.case_id == ids[0])).all()
-    assert sorted(s.signer_name for s in signoffs) == ["township1的名字", "township2的名字",
-                                                       "township3的名字"]
+    assert sorted(s.signer_name for s in signoffs) == [
+        "township1的名字",
+        "township2的名字",
+        "township3的名字",
+    ]
 
 
 def test_a_failing_signoff_returns_the_case_and_starts_a_new_round(world):
@@ -154,10 +187,12 @@ def test_a_failing_signoff_returns_the_case_and_starts_a_new_round(world):
     window = to_verification(world, ids)
     now = window.closes_at + timedelta(days=1)
     day = (now - timedelta(days=1)).date().isoformat()
-    transitions.fire_one("verify", ids[0], world["township1"], {"result": "pass",
-                                                                 "visited_on": day}, now)
-    state, _ = transitions.fire_one("verify", ids[0], world["township2"], {"result": "fail",
-                                                                           "visited_on": day}, now)
+    transitions.fire_one(
+        "verify", ids[0], world["township1"], {"result": "pass", "visited_on": day}, now
+    )
+    state, _ = transitions.fire_one(
+        "verify", ids[0], world["township2"], {"result": "fail", "visited_on": day}, now
+    )
     db.session.commit()
     assert state == "surveyed"
 
@@ -170,16 +205,23 @@ def test_county_approver_who_verified_is_refused(world):
     now = window.closes_at + timedelta(days=1)
     day = (now - timedelta(days=1)).date().isoformat()
     for name in ("township1", "township2", "township3"):
-        transitions.fire_one("verify", ids[0], world[name], {"result": "pass",
-                                                              "visited_on": day}, now)
+        transitions.fire_one(
+            "verify", ids[0], world[name], {"result": "pass", "visited_on": day}, now
+        )
         db.session.commit()
-    second = publicity.post(world["township1"], TOWNSHIP, ids, {"phone": "1", "address": "镇"},
-                            None, now)
+    second = publicity.post(
+        world["township1"], TOWNSHIP, ids, {"phone": "1", "address": "镇"}, None, now
+    )
     publicity.sweep(second.closes_at)
     t1 = world["township1"]
     # The same person, later acting for the county (a transfer), must not approve.
-    approver = Actor(id=t1.id, username=t1.username, role="county", display_name="x",
-                     region_path=world["county1"].region_path)
+    approver = Actor(
+        id=t1.id,
+        username=t1.username,
+        role="county",
+        display_name="x",
+        region_path=world["county1"].region_path,
+    )
     with pytest.raises(TransitionNotAllowed) as err:
         transitions.fire_one("approve", ids[0], approver, {}, second.closes_at)
     assert "不能审批" in str(err.value.detail)
@@ -191,8 +233,9 @@ def test_case_outside_region_is_not_found(world):
     ids = open_cases(world, 1)
     with pytest.raises(NotFound):
         cases.get(world["village_other"], ids[0])
-    outcome = transitions.fire_many("defer", ids, world["township_other"], {"reason": "x"},
-                                    set_now("2019-10-17T09:00:00+08:00"))
+    outcome = transitions.fire_many(
+        "defer", ids, world["township_other"], {"reason": "x"}, set_now("2019-10-17T09:00:00+08:00")
+    )
     assert outcome.failed[0]["status"] == 404
 
 

@@ -9,8 +9,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 FORBIDDEN = {
-    "states": {"flask", "flask_sqlalchemy", "sqlalchemy", "apscheduler", "weasyprint",
-               "marshmallow", "workflow", "notices"},
+    "states": {
+        "flask",
+        "flask_sqlalchemy",
+        "sqlalchemy",
+        "apscheduler",
+        "weasyprint",
+        "marshmallow",
+        "workflow",
+        "notices",
+    },
     "notices": {"workflow", "flask", "flask_sqlalchemy", "sqlalchemy"},
 }
 

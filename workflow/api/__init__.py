@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import Blueprint, Flask, current_app, g, request
+from flask import Blueprint, Flask, current_app, request
 from marshmallow import Schema, ValidationError
 
 from workflow import clock
@@ -16,15 +16,25 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 DOCS: dict[str, dict] = {}  # endpoint -> OpenAPI notes, read by openapi.py
 
 
-def doc(summary: str, request_schema: type[Schema] | None = None,
-        response_schema: type[Schema] | None = None, public: bool = False, many: bool = False,
-        status: int = 200):
+def doc(
+    summary: str,
+    request_schema: type[Schema] | None = None,
+    response_schema: type[Schema] | None = None,
+    public: bool = False,
+    many: bool = False,
+    status: int = 200,
+):
     """Record what OpenAPI should say of a view."""
 
     def mark(fn):
-        DOCS[f"api.{fn.__name__}"] = {"summary": summary, "request": request_schema,
-                                      "response": response_schema, "public": public,
-                                      "many": many, "status": status}
+        DOCS[f"api.{fn.__name__}"] = {
+            "summary": summary,
+            "request": request_schema,
+            "response": response_schema,
+            "public": public,
+            "many": many,
+            "status": status,
+        }
         return fn
 
     return mark
@@ -66,16 +76,18 @@ def _flatten(messages, prefix="") -> dict[str, list[str]]:
 
 def actor() -> Actor:
     """The authenticated caller (bearer token or web session), or 401."""
-    if "actor" in g:
-        return g.actor
+    # Cached on the request (not `g`, which outlives a request inside a test's app context).
+    cached = request.environ.get("exitflow.actor")
+    if cached is not None:
+        return cached
     header = request.headers.get("Authorization", "")
     user = None
     if header.startswith("Bearer "):
         user = users.user_for_token(header[7:].strip(), clock.now())
     if user is None:
         raise Unauthenticated("需要登录 (missing or expired token)")
-    g.actor = from_user(user)
-    return g.actor
+    request.environ["exitflow.actor"] = from_user(user)
+    return request.environ["exitflow.actor"]
 
 
 def optional_actor() -> Actor | None:

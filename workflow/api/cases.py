@@ -30,8 +30,9 @@ def _trigger_data(trigger: str, data: dict) -> dict:
     try:
         return load(schema, data)
     except ValidationFailed as err:
-        raise ValidationFailed(err.detail, {f"data.{k}": v for k, v in
-                                            err.extra["errors"].items()}) from None
+        raise ValidationFailed(
+            err.detail, {f"data.{k}": v for k, v in err.extra["errors"].items()}
+        ) from None
 
 
 @bp.post("/cases")
@@ -53,8 +54,12 @@ def list_cases():
         except ValueError:
             raise ValidationFailed("year 须为整数", {"year": ["integer"]}) from None
     items, total = cases.listing(actor(), filters, page, per_page)
-    return {"items": [cases.to_dict(c, actor()) for c in items], "page": page,
-            "per_page": per_page, "total": total}
+    return {
+        "items": [cases.to_dict(c, actor()) for c in items],
+        "page": page,
+        "per_page": per_page,
+        "total": total,
+    }
 
 
 @bp.get("/cases/<int:case_id>")
@@ -64,51 +69,76 @@ def get_case(case_id: int):
 
 
 @bp.post("/cases/<int:case_id>/transitions")
-@doc("Fire a trigger on a case; expected_version guards against lost updates",
-     schemas.TransitionIn)
+@doc("Fire a trigger on a case; expected_version guards against lost updates", schemas.TransitionIn)
 def fire_transition(case_id: int):
     data = load(schemas.TransitionIn, body())
     payload = _trigger_data(data["trigger"], data["data"])
     cases.get(actor(), case_id)
     db.session.rollback()
-    transitions.fire_one(data["trigger"], case_id, actor(), payload, clock.now(),
-                         expected_version=data.get("expected_version"))
+    transitions.fire_one(
+        data["trigger"],
+        case_id,
+        actor(),
+        payload,
+        clock.now(),
+        expected_version=data.get("expected_version"),
+    )
     db.session.commit()
     return cases.to_dict(cases.get(actor(), case_id), actor(), detail=True)
 
 
 @bp.post("/cases/batch-transitions")
-@doc("Fire a trigger on many cases; each case's outcome is reported", schemas.BatchIn,
-     schemas.BatchOut)
+@doc(
+    "Fire a trigger on many cases; each case's outcome is reported",
+    schemas.BatchIn,
+    schemas.BatchOut,
+)
 def batch_transitions():
     raw = body()
     key = request.headers.get("Idempotency-Key", "").strip()
     who = actor()
     if key:
         digest = hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()
-        seen = db.session.scalar(select(IdempotencyRecord).where(
-            IdempotencyRecord.user_id == who.id, IdempotencyRecord.key == key))
+        seen = db.session.scalar(
+            select(IdempotencyRecord).where(
+                IdempotencyRecord.user_id == who.id, IdempotencyRecord.key == key
+            )
+        )
         if seen is not None:
             if seen.request_hash != digest:
-                raise ValidationFailed("Idempotency-Key 已用于另一请求",
-                                       {"Idempotency-Key": ["reused with a different body"]})
+                raise ValidationFailed(
+                    "Idempotency-Key 已用于另一请求",
+                    {"Idempotency-Key": ["reused with a different body"]},
+                )
             return seen.response, seen.status
     data = load(schemas.BatchIn, raw)
     payload = _trigger_data(data["trigger"], data["data"])
     db.session.rollback()
     now = clock.now()
-    outcome = transitions.fire_many(data["trigger"], data["case_ids"], who, payload, now,
-                                    all_or_nothing=data["all_or_nothing"])
+    outcome = transitions.fire_many(
+        data["trigger"], data["case_ids"], who, payload, now, all_or_nothing=data["all_or_nothing"]
+    )
     response = outcome.to_dict()
     if key:
-        db.session.add(IdempotencyRecord(user_id=who.id, key=key, request_hash=digest,
-                                         status=200, response=response, created_at=now))
+        db.session.add(
+            IdempotencyRecord(
+                user_id=who.id,
+                key=key,
+                request_hash=digest,
+                status=200,
+                response=response,
+                created_at=now,
+            )
+        )
     try:
         db.session.commit()
     except IntegrityError:  # the same key raced in another request: answer as it did
         db.session.rollback()
-        seen = db.session.scalar(select(IdempotencyRecord).where(
-            IdempotencyRecord.user_id == who.id, IdempotencyRecord.key == key))
+        seen = db.session.scalar(
+            select(IdempotencyRecord).where(
+                IdempotencyRecord.user_id == who.id, IdempotencyRecord.key == key
+            )
+        )
         return seen.response, seen.status
     return response
 

@@ -9,13 +9,25 @@ from workflow.services import evaluation
 
 def evaluation_dict(ev, who) -> dict:
     """An evaluation batch; evaluators see their sample and nothing of the metrics."""
-    out = {"id": ev.id, "scope_code": ev.scope_code, "year": ev.year, "seed": ev.seed,
-           "sample_size": ev.sample_size,
-           "nonregistered_sample_size": ev.nonregistered_sample_size,
-           "evaluators": ev.evaluators, "closed": ev.closed_at is not None,
-           "sample": [{"household_id": s.household_id, "case_id": s.case_id,
-                       "village_code": s.village_code, "registered": s.registered}
-                      for s in evaluation.samples(ev)]}
+    out = {
+        "id": ev.id,
+        "scope_code": ev.scope_code,
+        "year": ev.year,
+        "seed": ev.seed,
+        "sample_size": ev.sample_size,
+        "nonregistered_sample_size": ev.nonregistered_sample_size,
+        "evaluators": ev.evaluators,
+        "closed": ev.closed_at is not None,
+        "sample": [
+            {
+                "household_id": s.household_id,
+                "case_id": s.case_id,
+                "village_code": s.village_code,
+                "registered": s.registered,
+            }
+            for s in evaluation.samples(ev)
+        ],
+    }
     if who.role != "evaluator":
         result, _ = evaluation.metrics(ev)
         out["passed"] = ev.passed if ev.closed_at else None
@@ -24,13 +36,23 @@ def evaluation_dict(ev, who) -> dict:
 
 
 @bp.post("/evaluations")
-@doc("Commission an evaluation batch: a reproducible stratified sample", schemas.EvaluationIn,
-     status=201)
+@doc(
+    "Commission an evaluation batch: a reproducible stratified sample",
+    schemas.EvaluationIn,
+    status=201,
+)
 def create_evaluation():
     data = load(schemas.EvaluationIn, body())
-    ev = evaluation.create(actor(), data["scope_code"], data["year"], data["sample_size"],
-                           data["seed"], data["nonregistered_sample_size"],
-                           data.get("evaluators"), clock.now())
+    ev = evaluation.create(
+        actor(),
+        data["scope_code"],
+        data["year"],
+        data["sample_size"],
+        data["seed"],
+        data["nonregistered_sample_size"],
+        data.get("evaluators"),
+        clock.now(),
+    )
     return evaluation_dict(ev, actor()), 201
 
 
@@ -44,9 +66,15 @@ def get_evaluation(evaluation_id: int):
 @doc("Record an evaluator's finding on a sampled household", schemas.FindingIn, status=201)
 def record_finding(evaluation_id: int):
     data = load(schemas.FindingIn, body())
-    finding = evaluation.record_finding(actor(), evaluation_id, data["household_id"],
-                                        data["meets_criteria"], data["missed_poor"],
-                                        data["satisfied"], clock.now())
+    finding = evaluation.record_finding(
+        actor(),
+        evaluation_id,
+        data["household_id"],
+        data["meets_criteria"],
+        data["missed_poor"],
+        data["satisfied"],
+        clock.now(),
+    )
     return {"id": finding.id, "household_id": finding.household_id}, 201
 
 

@@ -21,10 +21,15 @@ def create_household():
 @doc("List households in the caller's region (ID numbers masked)", many=True)
 def list_households():
     page, per_page = page_args()
-    items, total = households.listing(actor(), request.args.get("village_code"),
-                                      request.args.get("status"), page, per_page)
-    return {"items": [households.to_dict(h, actor()) for h in items], "page": page,
-            "per_page": per_page, "total": total}
+    items, total = households.listing(
+        actor(), request.args.get("village_code"), request.args.get("status"), page, per_page
+    )
+    return {
+        "items": [households.to_dict(h, actor()) for h in items],
+        "page": page,
+        "per_page": per_page,
+        "total": total,
+    }
 
 
 @bp.get("/households/<int:household_id>")

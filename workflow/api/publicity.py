@@ -11,23 +11,35 @@ from workflow.services import notices, publicity
 
 def window_dict(window, now) -> dict:
     """A window as the API shows it."""
-    return {"id": window.id, "code": window.code, "title": window.title, "stage": window.stage,
-            "scope_code": window.scope_code, "opens_at": clock.as_utc(window.opens_at).isoformat(),
-            "closes_at": clock.as_utc(window.closes_at).isoformat(),
-            "first_day": window.first_day, "last_day": window.last_day,
-            "notice_url": public_url(f"/api/v1/publicity-windows/{window.id}/notice.pdf"),
-            "is_open": publicity.is_open(window, now),
-            "case_ids": publicity.window_case_ids(window.id)}
+    return {
+        "id": window.id,
+        "code": window.code,
+        "title": window.title,
+        "stage": window.stage,
+        "scope_code": window.scope_code,
+        "opens_at": clock.as_utc(window.opens_at).isoformat(),
+        "closes_at": clock.as_utc(window.closes_at).isoformat(),
+        "first_day": window.first_day,
+        "last_day": window.last_day,
+        "notice_url": public_url(f"/api/v1/publicity-windows/{window.id}/notice.pdf"),
+        "is_open": publicity.is_open(window, now),
+        "case_ids": publicity.window_case_ids(window.id),
+    }
 
 
 @bp.post("/publicity-windows")
-@doc("Post a publicity window; moves its cases into publicity", schemas.WindowIn,
-     schemas.WindowOut, status=201)
+@doc(
+    "Post a publicity window; moves its cases into publicity",
+    schemas.WindowIn,
+    schemas.WindowOut,
+    status=201,
+)
 def post_window():
     data = load(schemas.WindowIn, body())
     now = clock.now()
-    window = publicity.post(actor(), data["scope_code"], data["case_ids"], data["contact"],
-                            data.get("title"), now)
+    window = publicity.post(
+        actor(), data["scope_code"], data["case_ids"], data["contact"], data.get("title"), now
+    )
     return window_dict(window, now), 201
 
 
@@ -44,18 +56,28 @@ def window_notice(window_id: int):
     now = clock.now()
     window = publicity.get_window(window_id, optional_actor(), now)
     pdf = notices.window_pdf(window)
-    return Response(pdf, mimetype="application/pdf", headers={
-        "Content-Disposition": f'inline; filename="notice-{window.code}.pdf"',
-        "Cache-Control": "public, max-age=300"})
+    return Response(
+        pdf,
+        mimetype="application/pdf",
+        headers={
+            "Content-Disposition": f'inline; filename="notice-{window.code}.pdf"',
+            "Cache-Control": "public, max-age=300",
+        },
+    )
 
 
 @bp.post("/publicity-windows/<int:window_id>/objections")
-@doc("Lodge an objection against a listed case while the window is open", schemas.ObjectionIn,
-     public=True, status=201)
+@doc(
+    "Lodge an objection against a listed case while the window is open",
+    schemas.ObjectionIn,
+    public=True,
+    status=201,
+)
 def lodge_objection(window_id: int):
     data = load(schemas.ObjectionIn, body())
-    objection = publicity.lodge_objection(window_id, data["case_id"], data["content"],
-                                          data.get("contact"), clock.now())
+    objection = publicity.lodge_objection(
+        window_id, data["case_id"], data["content"], data.get("contact"), clock.now()
+    )
     return {"id": objection.id, "status": objection.status}, 201
 
 

@@ -13,8 +13,12 @@ from workflow.services import regions, users
 
 
 @bp.post("/auth/token")
-@doc("Exchange a username and password for a bearer token", schemas.TokenRequest,
-     schemas.TokenResponse, public=True)
+@doc(
+    "Exchange a username and password for a bearer token",
+    schemas.TokenRequest,
+    schemas.TokenResponse,
+    public=True,
+)
 def issue_token():
     data = load(schemas.TokenRequest, body())
     now = clock.now()
@@ -44,15 +48,22 @@ def list_regions():
         if request.args.get(key):
             query = query.where(getattr(Region, key) == request.args[key])
     total = db.session.scalar(db.select(db.func.count()).select_from(query.subquery()))
-    items = db.session.scalars(query.order_by(Region.code).limit(per_page)
-                               .offset((page - 1) * per_page))
-    return {"items": [regions.to_dict(r) for r in items], "page": page, "per_page": per_page,
-            "total": total}
+    items = db.session.scalars(
+        query.order_by(Region.code).limit(per_page).offset((page - 1) * per_page)
+    )
+    return {
+        "items": [regions.to_dict(r) for r in items],
+        "page": page,
+        "per_page": per_page,
+        "total": total,
+    }
 
 
 @bp.get("/regions/<code>")
-@doc("A region with its live incidence rate and the counts it comes from",
-     response_schema=schemas.RegionOut)
+@doc(
+    "A region with its live incidence rate and the counts it comes from",
+    response_schema=schemas.RegionOut,
+)
 def get_region(code: str):
     actor()
     return regions.to_dict(regions.get(code), with_incidence=True)
@@ -65,7 +76,18 @@ def create_user():
     data = load(schemas.UserIn, body())
     if data["role"] != "admin" and not data.get("region_code"):
         raise ValidationFailed("除管理员外须指定地区", {"region_code": ["required"]})
-    user = users.create(data["username"], data["password"], data["role"], data["region_code"],
-                        data.get("display_name"), clock.now())
-    return {"id": user.id, "username": user.username, "role": user.role,
-            "region_code": user.region_code, "display_name": user.display_name}, 201
+    user = users.create(
+        data["username"],
+        data["password"],
+        data["role"],
+        data["region_code"],
+        data.get("display_name"),
+        clock.now(),
+    )
+    return {
+        "id": user.id,
+        "username": user.username,
+        "role": user.role,
+        "region_code": user.region_code,
+        "display_name": user.display_name,
+    }, 201

@@ -33,11 +33,14 @@ class TokenResponse(Schema):
 class RegionIn(Schema):
     code = Str(required=True, validate=validate.Regexp(r"^\d{6}(\d{6})?$"))
     name = Str(required=True, validate=validate.Length(min=1, max=100))
-    level = Str(required=True, validate=validate.OneOf(
-        ["province", "city", "county", "township", "village", "group"]))
+    level = Str(
+        required=True,
+        validate=validate.OneOf(["province", "city", "county", "township", "village", "group"]),
+    )
     parent_code = Str(load_default=None, allow_none=True)
-    rural_population = fields.Integer(load_default=None, allow_none=True,
-                                      validate=validate.Range(min=0))
+    rural_population = fields.Integer(
+        load_default=None, allow_none=True, validate=validate.Range(min=0)
+    )
     is_poor = fields.Boolean(load_default=False)
     rule_set = Str(load_default=None, allow_none=True)
 
@@ -78,15 +81,17 @@ class HouseholdIn(Schema):
     group = Str(required=True, validate=validate.Length(min=1, max=50))
     head_name = Str(required=True, validate=validate.Length(min=1, max=50))
     head_id_number = Str(required=True, validate=validate.Length(min=18, max=18))
-    members = fields.List(fields.Nested(MemberIn), load_default=list,
-                          validate=validate.Length(max=30))
+    members = fields.List(
+        fields.Nested(MemberIn), load_default=list, validate=validate.Length(max=30)
+    )
     poverty_cause = Str(load_default=None, allow_none=True, validate=validate.Length(max=100))
     registered = fields.Boolean(load_default=True)
 
 
 class CaseIn(Schema):
-    kind = Str(required=True, validate=validate.OneOf(["household_exit", "village_exit",
-                                                       "county_exit"]))
+    kind = Str(
+        required=True, validate=validate.OneOf(["household_exit", "village_exit", "county_exit"])
+    )
     subject = fields.Raw(required=True)
     year = fields.Integer(required=True, validate=validate.Range(min=2011, max=2100))
 
@@ -99,8 +104,9 @@ class TransitionIn(Schema):
 
 class BatchIn(Schema):
     trigger = Str(required=True, validate=validate.Length(min=1, max=40))
-    case_ids = fields.List(fields.Integer(strict=True), required=True,
-                           validate=validate.Length(min=1, max=20000))
+    case_ids = fields.List(
+        fields.Integer(strict=True), required=True, validate=validate.Length(min=1, max=20000)
+    )
     data = fields.Dict(load_default=dict)
     all_or_nothing = fields.Boolean(load_default=False)
 
@@ -123,8 +129,9 @@ class ContactIn(Schema):
 
 class WindowIn(Schema):
     scope_code = Str(required=True)
-    case_ids = fields.List(fields.Integer(strict=True), required=True,
-                           validate=validate.Length(min=1, max=20000))
+    case_ids = fields.List(
+        fields.Integer(strict=True), required=True, validate=validate.Length(min=1, max=20000)
+    )
     contact = fields.Nested(ContactIn, required=True)
     title = Str(load_default=None, allow_none=True, validate=validate.Length(max=200))
 
@@ -167,13 +174,18 @@ class ClockIn(Schema):
 # Transition data per trigger (CONTRACT.md); unknown fields are refused.
 class SurveyData(Schema):
     surveyed_on = PastDate(required=True)
-    surveyors = fields.List(Str(validate=validate.Length(min=1, max=50)), required=True,
-                            validate=validate.Length(min=2, max=20))
-    income_per_capita = fields.Float(required=True, allow_nan=False,
-                                     validate=validate.Range(min=0, max=10_000_000))
+    surveyors = fields.List(
+        Str(validate=validate.Length(min=1, max=50)),
+        required=True,
+        validate=validate.Length(min=2, max=20),
+    )
+    income_per_capita = fields.Float(
+        required=True, allow_nan=False, validate=validate.Range(min=0, max=10_000_000)
+    )
     indicators = fields.Dict(keys=Str(), values=fields.Boolean(), required=True)
-    dibao_per_capita = fields.Float(load_default=None, allow_none=True, allow_nan=False,
-                                    validate=validate.Range(min=0))
+    dibao_per_capita = fields.Float(
+        load_default=None, allow_none=True, allow_nan=False, validate=validate.Range(min=0)
+    )
     notes = Str(load_default=None, allow_none=True, validate=validate.Length(max=2000))
 
 
@@ -182,8 +194,9 @@ class AppraiseData(Schema):
     present = fields.Integer(required=True, validate=validate.Range(min=1, max=10000))
     votes_for = fields.Integer(required=True, validate=validate.Range(min=0, max=10000))
     votes_against = fields.Integer(required=True, validate=validate.Range(min=0, max=10000))
-    representatives = fields.Integer(load_default=None, allow_none=True,
-                                     validate=validate.Range(min=1, max=10000))
+    representatives = fields.Integer(
+        load_default=None, allow_none=True, validate=validate.Range(min=1, max=10000)
+    )
     minutes = Str(load_default=None, allow_none=True, validate=validate.Length(max=20000))
 
 
@@ -211,8 +224,17 @@ class NoteData(Schema):
 
 
 TRIGGER_DATA = {
-    "submit_survey": SurveyData, "appraise": AppraiseData, "verify": VerifyData,
-    "defer": ReasonData, "reject": ReasonData, "dismiss_objection": ObjectionFindingData,
-    "uphold_objection": ObjectionFindingData, "propose": ProposeData, "review": NoteData,
-    "approve": NoteData, "confirm": NoteData, "announce": NoteData, "record_exit": NoteData,
+    "submit_survey": SurveyData,
+    "appraise": AppraiseData,
+    "verify": VerifyData,
+    "defer": ReasonData,
+    "reject": ReasonData,
+    "dismiss_objection": ObjectionFindingData,
+    "uphold_objection": ObjectionFindingData,
+    "propose": ProposeData,
+    "review": NoteData,
+    "approve": NoteData,
+    "confirm": NoteData,
+    "announce": NoteData,
+    "record_exit": NoteData,
 }

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Integer, String, Text
+from sqlalchemy import Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from workflow.extensions import db
+from workflow.extensions import UTCDateTime, db
 
 
 class AuditRecord(db.Model):
@@ -26,7 +26,7 @@ class AuditRecord(db.Model):
     actor_id: Mapped[int | None] = mapped_column(Integer)
     actor_username: Mapped[str] = mapped_column(String(64))
     actor_role: Mapped[str] = mapped_column(String(16))
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
     # The exact canonical JSON that was hashed (a JSON column may reorder or
     # re-format numbers on the way back, which would break the chain).
     data_json: Mapped[str] = mapped_column(Text, default="{}")

@@ -6,7 +6,6 @@ from datetime import date, datetime
 
 from sqlalchemy import (
     Date,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -16,7 +15,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from workflow.extensions import JSONType, db
+from workflow.extensions import JSONType, UTCDateTime, db
 
 
 class Case(db.Model):
@@ -42,8 +41,8 @@ class Case(db.Model):
     rule_set: Mapped[str] = mapped_column(String(40))
     data: Mapped[dict] = mapped_column(JSONType, default=dict)
     window_id: Mapped[int | None] = mapped_column(Integer, index=True)  # current publicity
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class SignOff(db.Model):
@@ -61,4 +60,4 @@ class SignOff(db.Model):
     result: Mapped[str] = mapped_column(String(8))
     visited_on: Mapped[date | None] = mapped_column(Date)
     notes: Mapped[str | None] = mapped_column(Text)
-    signed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    signed_at: Mapped[datetime] = mapped_column(UTCDateTime())

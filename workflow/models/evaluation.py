@@ -7,7 +7,6 @@ from datetime import datetime
 from sqlalchemy import (
     BigInteger,
     Boolean,
-    DateTime,
     ForeignKey,
     Integer,
     String,
@@ -15,7 +14,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from workflow.extensions import JSONType, db
+from workflow.extensions import JSONType, UTCDateTime, db
 
 
 class Evaluation(db.Model):
@@ -32,8 +31,8 @@ class Evaluation(db.Model):
     nonregistered_sample_size: Mapped[int] = mapped_column(Integer, default=0)
     evaluators: Mapped[list] = mapped_column(JSONType, default=list)  # usernames; empty = any
     created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     passed: Mapped[bool | None] = mapped_column(Boolean)
     metrics: Mapped[dict | None] = mapped_column(JSONType)
 
@@ -66,4 +65,4 @@ class Finding(db.Model):
     missed_poor: Mapped[bool | None] = mapped_column(Boolean)
     satisfied: Mapped[bool | None] = mapped_column(Boolean)
     people: Mapped[int] = mapped_column(Integer)
-    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from workflow.extensions import db
+from workflow.extensions import UTCDateTime, db
 
 STATUSES = ("poor", "exited", "returned")
 
@@ -27,7 +27,7 @@ class Household(db.Model):
     status: Mapped[str] = mapped_column(String(10), default="poor", index=True)
     registered: Mapped[bool] = mapped_column(Boolean, default=True)
     size: Mapped[int] = mapped_column(Integer, default=1)  # people, head included
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     members: Mapped[list[Member]] = relationship(
         back_populates="household", cascade="all, delete-orphan", order_by="Member.id"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from workflow.extensions import JSONType, db
+from workflow.extensions import JSONType, UTCDateTime, db
 
 
 class PublicityWindow(db.Model):
@@ -28,11 +28,11 @@ class PublicityWindow(db.Model):
     contact: Mapped[dict] = mapped_column(JSONType)
     period_rule: Mapped[str] = mapped_column(String(20))
     days: Mapped[int] = mapped_column(Integer)
-    opens_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    closes_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    opens_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    closes_at: Mapped[datetime] = mapped_column(UTCDateTime())
     first_day: Mapped[str] = mapped_column(String(10))
     last_day: Mapped[str] = mapped_column(String(10))
-    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     version: Mapped[int] = mapped_column(Integer, default=1)
 
 
@@ -56,11 +56,13 @@ class Objection(db.Model):
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     content: Mapped[str] = mapped_column(Text)
     contact: Mapped[str | None] = mapped_column(String(200))
-    lodged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    status: Mapped[str] = mapped_column(String(12), default="open")  # open/dismissed/upheld/superseded
+    lodged_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(
+        String(12), default="open"
+    )  # open/dismissed/upheld/superseded
     finding: Mapped[str | None] = mapped_column(Text)
     resolved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Notice(db.Model):
@@ -73,7 +75,7 @@ class Notice(db.Model):
     kind: Mapped[str] = mapped_column(String(30))
     serial: Mapped[str] = mapped_column(String(100))
     issuer: Mapped[str] = mapped_column(String(100))
-    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
     window_id: Mapped[int | None] = mapped_column(ForeignKey("publicity_windows.id"), index=True)
     sha256: Mapped[str | None] = mapped_column(String(64))
     context: Mapped[dict] = mapped_column(JSONType)

@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import func, insert, select
 
 from workflow.clock import as_utc
-from workflow.db import lock_audit_chain
+from workflow.database import lock_audit_chain
 from workflow.extensions import db
 from workflow.models import AuditRecord, Case
 
@@ -43,11 +43,39 @@ def _stamp(moment: datetime) -> str:
     return as_utc(moment).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def record_hash(seq, case_id, case_version, kind, trigger, from_state, to_state,
-                actor_id, actor_username, actor_role, at, data_json, prev_hash) -> str:
+def record_hash(
+    seq,
+    case_id,
+    case_version,
+    kind,
+    trigger,
+    from_state,
+    to_state,
+    actor_id,
+    actor_username,
+    actor_role,
+    at,
+    data_json,
+    prev_hash,
+) -> str:
     """The sha256 of one record's fields, including the previous record's hash."""
-    body = canonical([seq, case_id, case_version, kind, trigger, from_state, to_state,
-                      actor_id, actor_username, actor_role, _stamp(at), data_json, prev_hash])
+    body = canonical(
+        [
+            seq,
+            case_id,
+            case_version,
+            kind,
+            trigger,
+            from_state,
+            to_state,
+            actor_id,
+            actor_username,
+            actor_role,
+            _stamp(at),
+            data_json,
+            prev_hash,
+        ]
+    )
     return hashlib.sha256(body.encode()).hexdigest()
 
 
@@ -64,16 +92,39 @@ def append(entries: list[Entry]) -> None:
     for e in entries:
         seq += 1
         data_json = canonical(e.data)
-        digest = record_hash(seq, e.case_id, e.case_version, e.kind, e.trigger, e.from_state,
-                             e.to_state, e.actor_id, e.actor_username, e.actor_role, e.at,
-                             data_json, prev)
-        rows.append({
-            "seq": seq, "case_id": e.case_id, "case_version": e.case_version, "kind": e.kind,
-            "trigger": e.trigger, "from_state": e.from_state, "to_state": e.to_state,
-            "actor_id": e.actor_id, "actor_username": e.actor_username,
-            "actor_role": e.actor_role, "at": e.at, "data_json": data_json,
-            "prev_hash": prev, "hash": digest,
-        })
+        digest = record_hash(
+            seq,
+            e.case_id,
+            e.case_version,
+            e.kind,
+            e.trigger,
+            e.from_state,
+            e.to_state,
+            e.actor_id,
+            e.actor_username,
+            e.actor_role,
+            e.at,
+            data_json,
+            prev,
+        )
+        rows.append(
+            {
+                "seq": seq,
+                "case_id": e.case_id,
+                "case_version": e.case_version,
+                "kind": e.kind,
+                "trigger": e.trigger,
+                "from_state": e.from_state,
+                "to_state": e.to_state,
+                "actor_id": e.actor_id,
+                "actor_username": e.actor_username,
+                "actor_role": e.actor_role,
+                "at": e.at,
+                "data_json": data_json,
+                "prev_hash": prev,
+                "hash": digest,
+            }
+        )
         prev = digest
     db.session.execute(insert(AuditRecord), rows)
 
@@ -94,21 +145,40 @@ def verify(batch: int = 5000) -> VerifyResult:
     versions: dict[int, set[int]] = {}
     last_seq = 0
     while True:
-        rows = db.session.execute(
-            select(AuditRecord).where(AuditRecord.seq > last_seq)
-            .order_by(AuditRecord.seq).limit(batch)
-        ).scalars().all()
+        rows = (
+            db.session.execute(
+                select(AuditRecord)
+                .where(AuditRecord.seq > last_seq)
+                .order_by(AuditRecord.seq)
+                .limit(batch)
+            )
+            .scalars()
+            .all()
+        )
         if not rows:
             break
         for r in rows:
             if r.seq != expected:
                 return VerifyResult(False, checked, f"record seq {expected} is missing", expected)
             if r.prev_hash != prev:
-                return VerifyResult(False, checked, f"record {r.seq} does not link to {r.seq - 1}",
-                                    r.seq)
-            digest = record_hash(r.seq, r.case_id, r.case_version, r.kind, r.trigger,
-                                 r.from_state, r.to_state, r.actor_id, r.actor_username,
-                                 r.actor_role, r.at, r.data_json, r.prev_hash)
+                return VerifyResult(
+                    False, checked, f"record {r.seq} does not link to {r.seq - 1}", r.seq
+                )
+            digest = record_hash(
+                r.seq,
+                r.case_id,
+                r.case_version,
+                r.kind,
+                r.trigger,
+                r.from_state,
+                r.to_state,
+                r.actor_id,
+                r.actor_username,
+                r.actor_role,
+                r.at,
+                r.data_json,
+                r.prev_hash,
+            )
             if digest != r.hash:
                 return VerifyResult(False, checked, f"record {r.seq} was altered", r.seq)
             if r.case_id is not None and r.case_version is not None:
@@ -122,8 +192,9 @@ def verify(batch: int = 5000) -> VerifyResult:
         seen = versions.get(case_id, set())
         if len(seen) != version or (seen and max(seen) != version):
             missing = sorted(set(range(1, version + 1)) - seen)
-            return VerifyResult(False, checked,
-                                f"case {case_id}: audit records missing for versions {missing[:5]}")
+            return VerifyResult(
+                False, checked, f"case {case_id}: audit records missing for versions {missing[:5]}"
+            )
     return VerifyResult(True, checked)
 
 

@@ -22,14 +22,20 @@ logger = logging.getLogger(__name__)
 OPENERS = {"household_exit": {"township", "county"}}
 
 
-def open_household_cases(actor: Actor, household_ids: list[int], year: int,
-                         now: datetime) -> list[int]:
+def open_household_cases(
+    actor: Actor, household_ids: list[int], year: int, now: datetime
+) -> list[int]:
     """Open household exit cases in `planned`, one per household and year; caller commits."""
     if actor.role not in OPENERS["household_exit"]:
         raise Forbidden("只有乡镇或县级用户可以确定拟退出户")
-    households = {h.id: h for h in db.session.execute(
-        select(Household.id, Household.region_path, Household.village_code, Household.registered)
-        .where(Household.id.in_(household_ids)))}
+    households = {
+        h.id: h
+        for h in db.session.execute(
+            select(
+                Household.id, Household.region_path, Household.village_code, Household.registered
+            ).where(Household.id.in_(household_ids))
+        )
+    }
     errors = {}
     for hid in household_ids:
         h = households.get(hid)
@@ -39,8 +45,15 @@ def open_household_cases(actor: Actor, household_ids: list[int], year: int,
             errors[str(hid)] = ["不是建档立卡贫困户"]
     if errors:
         raise ValidationFailed("不能为非建档立卡户建立退出案件", errors)
-    existing = set(db.session.scalars(select(Case.household_id).where(
-        Case.kind == "household_exit", Case.year == year, Case.household_id.in_(household_ids))))
+    existing = set(
+        db.session.scalars(
+            select(Case.household_id).where(
+                Case.kind == "household_exit",
+                Case.year == year,
+                Case.household_id.in_(household_ids),
+            )
+        )
+    )
     if existing:
         raise Conflict(f"贫困户 {sorted(existing)[:10]} 在 {year} 年已有退出案件")
     rule_sets: dict[str, str] = {}
@@ -49,18 +62,42 @@ def open_household_cases(actor: Actor, household_ids: list[int], year: int,
         h = households[hid]
         if h.village_code not in rule_sets:
             rule_sets[h.village_code] = rule_set_for(db.session.get(Region, h.village_code))
-        rows.append({"kind": "household_exit", "household_id": hid,
-                     "village_code": h.village_code, "region_path": h.region_path,
-                     "year": year, "state": "planned", "version": 1,
-                     "rule_set": rule_sets[h.village_code], "data": {},
-                     "created_at": now, "updated_at": now})
-    ids = list(db.session.scalars(insert(Case).returning(Case.id, sort_by_parameter_order=True),
-                                  rows))
-    audit.append([audit.Entry(case_id=cid, case_version=1, kind="household_exit", trigger="create",
-                              from_state=None, to_state="planned", actor_id=actor.id,
-                              actor_username=actor.username, actor_role=actor.role, at=now,
-                              data={"year": year, "household_id": hid})
-                  for cid, hid in zip(ids, household_ids, strict=True)])
+        rows.append(
+            {
+                "kind": "household_exit",
+                "household_id": hid,
+                "village_code": h.village_code,
+                "region_path": h.region_path,
+                "year": year,
+                "state": "planned",
+                "version": 1,
+                "rule_set": rule_sets[h.village_code],
+                "data": {},
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+    ids = list(
+        db.session.scalars(insert(Case).returning(Case.id, sort_by_parameter_order=True), rows)
+    )
+    audit.append(
+        [
+            audit.Entry(
+                case_id=cid,
+                case_version=1,
+                kind="household_exit",
+                trigger="create",
+                from_state=None,
+                to_state="planned",
+                actor_id=actor.id,
+                actor_username=actor.username,
+                actor_role=actor.role,
+                at=now,
+                data={"year": year, "household_id": hid},
+            )
+            for cid, hid in zip(ids, household_ids, strict=True)
+        ]
+    )
     logger.info("opened %d household exit case(s) for %d by %s", len(ids), year, actor.username)
     return ids
 
@@ -71,7 +108,9 @@ def open_case(actor: Actor, kind: str, subject, year: int, now: datetime) -> Cas
         raise ValidationFailed("未知的案件类型", {"kind": [f"one of {', '.join(PROCEDURES)}"]})
     if kind == "household_exit":
         if not isinstance(subject, int):
-            raise ValidationFailed("贫困户退出案件的对象是贫困户编号", {"subject": ["household id"]})
+            raise ValidationFailed(
+                "贫困户退出案件的对象是贫困户编号", {"subject": ["household id"]}
+            )
         [case_id] = open_household_cases(actor, [subject], year, now)
     else:  # pragma: no cover - village and county procedures come with their states
         raise ValidationFailed("该类型案件暂不支持", {"kind": ["not supported yet"]})
@@ -105,8 +144,9 @@ def listing(actor: Actor, filters: dict, page: int, per_page: int) -> tuple[list
         if filters.get(key) is not None:
             query = query.where(getattr(Case, key) == filters[key])
     total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = db.session.scalars(query.order_by(Case.id).limit(per_page)
-                              .offset((page - 1) * per_page)).all()
+    rows = db.session.scalars(
+        query.order_by(Case.id).limit(per_page).offset((page - 1) * per_page)
+    ).all()
     return list(rows), total
 
 
@@ -115,44 +155,80 @@ def allowed_triggers(case: Case, actor: Actor) -> list[str]:
     proc = procedure(case.kind)
     if not (actor.role == "admin" or actor.covers(case.region_path)):
         return []
-    return [code for code, spec in proc.triggers.items()
-            if spec.via == VIA_TRANSITION and actor.role in spec.roles
-            and case.state in proc.sources(code)]
+    return [
+        code
+        for code, spec in proc.triggers.items()
+        if spec.via == VIA_TRANSITION
+        and actor.role in spec.roles
+        and case.state in proc.sources(code)
+    ]
 
 
 def history(case_id: int) -> list[dict]:
     """Every audit record of the case, oldest first."""
     import json
 
-    rows = db.session.scalars(select(AuditRecord).where(AuditRecord.case_id == case_id)
-                              .order_by(AuditRecord.seq))
-    return [{"seq": r.seq, "trigger": r.trigger, "from_state": r.from_state,
-             "to_state": r.to_state, "actor": r.actor_username, "role": r.actor_role,
-             "at": r.at.isoformat() if r.at.tzinfo else r.at.isoformat() + "+00:00",
-             "version": r.case_version, "data": json.loads(r.data_json)} for r in rows]
+    rows = db.session.scalars(
+        select(AuditRecord).where(AuditRecord.case_id == case_id).order_by(AuditRecord.seq)
+    )
+    return [
+        {
+            "seq": r.seq,
+            "trigger": r.trigger,
+            "from_state": r.from_state,
+            "to_state": r.to_state,
+            "actor": r.actor_username,
+            "role": r.actor_role,
+            "at": r.at.isoformat() if r.at.tzinfo else r.at.isoformat() + "+00:00",
+            "version": r.case_version,
+            "data": json.loads(r.data_json),
+        }
+        for r in rows
+    ]
 
 
 def to_dict(case: Case, actor: Actor, detail: bool = False) -> dict:
     """A case as the API shows it."""
     proc = procedure(case.kind)
-    out = {"id": case.id, "kind": case.kind,
-           "subject": case.household_id if case.household_id is not None else case.region_code,
-           "year": case.year, "state": case.state,
-           "state_label": proc.labels.get(case.state, case.state), "version": case.version,
-           "rule_set": case.rule_set, "village_code": case.village_code}
+    out = {
+        "id": case.id,
+        "kind": case.kind,
+        "subject": case.household_id if case.household_id is not None else case.region_code,
+        "year": case.year,
+        "state": case.state,
+        "state_label": proc.labels.get(case.state, case.state),
+        "version": case.version,
+        "rule_set": case.rule_set,
+        "village_code": case.village_code,
+    }
     if detail:
         out["data"] = case.data or {}
         out["allowed_triggers"] = allowed_triggers(case, actor)
         out["history"] = history(case.id)
         out["signoffs"] = [
-            {"step": s.step, "round": s.round, "user_id": s.user_id, "signer": s.signer_name,
-             "result": s.result, "visited_on": s.visited_on.isoformat() if s.visited_on else None,
-             "notes": s.notes}
-            for s in db.session.scalars(select(SignOff).where(SignOff.case_id == case.id)
-                                        .order_by(SignOff.id))]
+            {
+                "step": s.step,
+                "round": s.round,
+                "user_id": s.user_id,
+                "signer": s.signer_name,
+                "result": s.result,
+                "visited_on": s.visited_on.isoformat() if s.visited_on else None,
+                "notes": s.notes,
+            }
+            for s in db.session.scalars(
+                select(SignOff).where(SignOff.case_id == case.id).order_by(SignOff.id)
+            )
+        ]
         out["objections"] = [
-            {"id": o.id, "window_id": o.window_id, "content": o.content, "status": o.status,
-             "finding": o.finding}
-            for o in db.session.scalars(select(Objection).where(Objection.case_id == case.id)
-                                        .order_by(Objection.id))]
+            {
+                "id": o.id,
+                "window_id": o.window_id,
+                "content": o.content,
+                "status": o.status,
+                "finding": o.finding,
+            }
+            for o in db.session.scalars(
+                select(Objection).where(Objection.case_id == case.id).order_by(Objection.id)
+            )
+        ]
     return out

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import insert, select
-
 from states.calendar import SHANGHAI
+
 from states.identity import make_id_number
 from workflow.extensions import db
 from workflow.models import Case, Household, Member, Region, User
@@ -22,15 +22,58 @@ logger = logging.getLogger(__name__)
 DEMO_PASSWORD = "Exitflow-demo-2019"
 YEAR = 2019
 COUNTY = "451099"
-ORDER = ["planned", "surveyed", "appraised", "village_publicity", "township_verification",
-         "verified", "township_publicity", "county_review", "filed", "evaluated", "announced",
-         "exited"]
+ORDER = [
+    "planned",
+    "surveyed",
+    "appraised",
+    "village_publicity",
+    "township_verification",
+    "verified",
+    "township_publicity",
+    "county_review",
+    "filed",
+    "evaluated",
+    "announced",
+    "exited",
+]
 TOWNSHIPS = [("451099100000", "红星镇"), ("451099101000", "青山乡"), ("451099102000", "白云乡")]
-VILLAGES = ["红星村", "光明村", "新华村", "团结村", "东山村", "西岭村", "龙泉村", "石门村",
-            "平安村", "长青村", "福禄村", "清水村"]
+VILLAGES = [
+    "红星村",
+    "光明村",
+    "新华村",
+    "团结村",
+    "东山村",
+    "西岭村",
+    "龙泉村",
+    "石门村",
+    "平安村",
+    "长青村",
+    "福禄村",
+    "清水村",
+]
 SURNAMES = "李王张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐韦覃蒙莫陆黎"
-GIVEN = ["建国", "秀英", "桂兰", "志强", "明", "春花", "永福", "德胜", "玉梅", "海燕", "金凤",
-         "文华", "国庆", "丽娟", "家宝", "淼", "犇", "堃", "昇", "䶮"]
+GIVEN = [
+    "建国",
+    "秀英",
+    "桂兰",
+    "志强",
+    "明",
+    "春花",
+    "永福",
+    "德胜",
+    "玉梅",
+    "海燕",
+    "金凤",
+    "文华",
+    "国庆",
+    "丽娟",
+    "家宝",
+    "淼",
+    "犇",
+    "堃",
+    "昇",
+    "䶮",
+]
 
 
 def at(day: date, hour: int = 9, minute: int = 0, second: int = 0) -> datetime:
@@ -53,14 +96,24 @@ def seed(households: int, password: str, now: datetime) -> dict[str, str]:
 
 
 def _regions() -> list[dict]:
-    out = [dict(code="450000", name="广西壮族自治区", level="province", rule_set="guangxi"),
-           dict(code="451000", name="百色市", level="city", parent_code="450000"),
-           dict(code=COUNTY, name="示范县", level="county", parent_code="451000", is_poor=True)]
+    out = [
+        dict(code="450000", name="广西壮族自治区", level="province", rule_set="guangxi"),
+        dict(code="451000", name="百色市", level="city", parent_code="450000"),
+        dict(code=COUNTY, name="示范县", level="county", parent_code="451000", is_poor=True),
+    ]
     for t, (tcode, tname) in enumerate(TOWNSHIPS):
         out.append(dict(code=tcode, name=tname, level="township", parent_code=COUNTY))
         for v in range(4):
-            out.append(dict(code=f"{tcode[:9]}2{v:02d}", name=VILLAGES[t * 4 + v], level="village",
-                            parent_code=tcode, rural_population=1800 + 150 * v, is_poor=v < 2))
+            out.append(
+                dict(
+                    code=f"{tcode[:9]}2{v:02d}",
+                    name=VILLAGES[t * 4 + v],
+                    level="village",
+                    parent_code=tcode,
+                    rural_population=1800 + 150 * v,
+                    is_poor=v < 2,
+                )
+            )
     return out
 
 
@@ -76,9 +129,12 @@ def _users(password: str, now: datetime) -> dict[str, str]:
     for t, (tcode, tname) in enumerate(TOWNSHIPS):
         for k in range(1, 4):
             plan.append((f"township{t * 3 + k}", "township", tcode, f"{tname}核实员{k}"))
-    plan += [("county1", "county", COUNTY, "示范县扶贫办主任"), ("city1", "city", "451000", "百色市扶贫办"),
-             ("province1", "province", "450000", "自治区扶贫办"),
-             ("evaluator1", "evaluator", "450000", "第三方评估组")]
+    plan += [
+        ("county1", "county", COUNTY, "示范县扶贫办主任"),
+        ("city1", "city", "451000", "百色市扶贫办"),
+        ("province1", "province", "450000", "自治区扶贫办"),
+        ("evaluator1", "evaluator", "450000", "第三方评估组"),
+    ]
     for username, role, region, name in plan:
         users.create(username, password, role, region, name, now, commit=False)
     db.session.flush()
@@ -88,29 +144,45 @@ def _users(password: str, now: datetime) -> dict[str, str]:
 def _households(count: int, now: datetime) -> None:
     rng = random.Random(YEAR)
     villages = village_codes()
-    paths = {r.code: r.path for r in db.session.scalars(select(Region).where(
-        Region.code.in_(villages)))}
+    paths = {
+        r.code: r.path for r in db.session.scalars(select(Region).where(Region.code.in_(villages)))
+    }
     total = count + max(1, count // 10)  # plus ordinary households for 漏评 samples
     rows, members = [], []
     for i in range(total):
         village = villages[i % len(villages)]
         born = date(1940, 1, 1) + timedelta(days=(i * 7) % 20000)
         size = rng.randint(1, 6)
-        rows.append({"village_code": village, "region_path": paths[village],
-                     "group": f"{rng.randint(1, 9)}组",
-                     "head_name": rng.choice(SURNAMES) + rng.choice(GIVEN),
-                     "head_id_number": make_id_number(COUNTY, born, i),
-                     "poverty_cause": rng.choice(["因病", "因学", "缺技术", "缺劳力", "因残"]),
-                     "status": "poor", "registered": i < count, "size": size,
-                     "created_at": now})
-    ids = list(db.session.scalars(insert(Household).returning(
-        Household.id, sort_by_parameter_order=True), rows))
+        rows.append(
+            {
+                "village_code": village,
+                "region_path": paths[village],
+                "group": f"{rng.randint(1, 9)}组",
+                "head_name": rng.choice(SURNAMES) + rng.choice(GIVEN),
+                "head_id_number": make_id_number(COUNTY, born, i),
+                "poverty_cause": rng.choice(["因病", "因学", "缺技术", "缺劳力", "因残"]),
+                "status": "poor",
+                "registered": i < count,
+                "size": size,
+                "created_at": now,
+            }
+        )
+    ids = list(
+        db.session.scalars(
+            insert(Household).returning(Household.id, sort_by_parameter_order=True), rows
+        )
+    )
     for i, (hid, row) in enumerate(zip(ids, rows, strict=True)):
         for k in range(row["size"] - 1):
             born = date(1960, 1, 1) + timedelta(days=(i * 13 + k * 3001) % 20000)
-            members.append({"household_id": hid, "name": row["head_name"][0] + rng.choice(GIVEN),
-                            "relation": ["配偶", "子女", "父母", "孙子女", "其他"][k % 5],
-                            "id_number": make_id_number("451099", born, 500 + k)})
+            members.append(
+                {
+                    "household_id": hid,
+                    "name": row["head_name"][0] + rng.choice(GIVEN),
+                    "relation": ["配偶", "子女", "父母", "孙子女", "其他"][k % 5],
+                    "id_number": make_id_number("451099", born, 500 + k),
+                }
+            )
     if members:
         db.session.execute(insert(Member), members)
 
@@ -125,20 +197,37 @@ def advance(target: str, progress: Callable[[str, int], None] | None = None) -> 
     by_region = defaultdict(list)
     for a in actors.values():
         by_region[(a.role, a.region_code)].append(a)
-    households = db.session.execute(select(Household.id, Household.village_code).where(
-        Household.registered.is_(True), Household.region_path.like(f"%/{COUNTY}/%"))).all()
+    households = db.session.execute(
+        select(Household.id, Household.village_code).where(
+            Household.registered.is_(True), Household.region_path.like(f"%/{COUNTY}/%")
+        )
+    ).all()
     have = set(db.session.scalars(select(Case.household_id).where(Case.year == YEAR)))
     todo = [h.id for h in households if h.id not in have]
     if todo:
         for tcode, _ in TOWNSHIPS:
-            ids = [h.id for h in households if h.id in set(todo) and h.village_code[:9] == tcode[:9]]
+            ids = [
+                h.id for h in households if h.id in set(todo) and h.village_code[:9] == tcode[:9]
+            ]
             if ids:
-                cases.open_household_cases(by_region[("township", tcode)][0], ids, YEAR,
-                                           at(date(YEAR, 10, 8)))
+                cases.open_household_cases(
+                    by_region[("township", tcode)][0], ids, YEAR, at(date(YEAR, 10, 8))
+                )
         db.session.commit()
     say("planned", len(todo))
-    steps = [_survey, _appraise, _first_window, _close_first, _verify, _second_window,
-             _close_second, _approve, _evaluate, _announce, _record_exit]
+    steps = [
+        _survey,
+        _appraise,
+        _first_window,
+        _close_first,
+        _verify,
+        _second_window,
+        _close_second,
+        _approve,
+        _evaluate,
+        _announce,
+        _record_exit,
+    ]
     for index, step in enumerate(steps, start=1):
         if index > stop:
             break
@@ -153,23 +242,47 @@ def advance(target: str, progress: Callable[[str, int], None] | None = None) -> 
 
 def _cases_in(state: str) -> dict[str, list[int]]:
     out: dict[str, list[int]] = defaultdict(list)
-    for cid, village in db.session.execute(select(Case.id, Case.village_code).where(
-            Case.year == YEAR, Case.state == state).order_by(Case.id)):
+    for cid, village in db.session.execute(
+        select(Case.id, Case.village_code)
+        .where(Case.year == YEAR, Case.state == state)
+        .order_by(Case.id)
+    ):
         out[village].append(cid)
     return out
 
 
 def _survey(by_region, actors) -> int:
     n, rng = 0, random.Random(1)
-    indicators = {c: True for c in ("food", "clothing", "compulsory_education", "basic_medical",
-                                    "housing_safety", "safe_water", "electricity", "road", "tv")}
+    indicators = {
+        c: True
+        for c in (
+            "food",
+            "clothing",
+            "compulsory_education",
+            "basic_medical",
+            "housing_safety",
+            "safe_water",
+            "electricity",
+            "road",
+            "tv",
+        )
+    }
     for village, ids in _cases_in("planned").items():
         clerk = by_region[("village", village)][0]
-        payloads = {cid: {"surveyed_on": "2019-10-15", "surveyors": ["韦组长", "覃队员"],
-                          "income_per_capita": float(rng.randint(3700, 9000)),
-                          "indicators": indicators} for cid in ids}
-        n += len(transitions.fire_many("submit_survey", ids, clerk, {}, at(date(YEAR, 10, 15)),
-                                       payloads=payloads).succeeded)
+        payloads = {
+            cid: {
+                "surveyed_on": "2019-10-15",
+                "surveyors": ["韦组长", "覃队员"],
+                "income_per_capita": float(rng.randint(3700, 9000)),
+                "indicators": indicators,
+            }
+            for cid in ids
+        }
+        n += len(
+            transitions.fire_many(
+                "submit_survey", ids, clerk, {}, at(date(YEAR, 10, 15)), payloads=payloads
+            ).succeeded
+        )
     return n
 
 
@@ -177,10 +290,16 @@ def _appraise(by_region, actors) -> int:
     n = 0
     for village, ids in _cases_in("surveyed").items():
         clerk = by_region[("village", village)][0]
-        payload = {"meeting_on": "2019-10-20", "present": 31, "votes_for": 29,
-                   "votes_against": 1, "representatives": 35}
-        n += len(transitions.fire_many("appraise", ids, clerk, payload,
-                                       at(date(YEAR, 10, 20))).succeeded)
+        payload = {
+            "meeting_on": "2019-10-20",
+            "present": 31,
+            "votes_for": 29,
+            "votes_against": 1,
+            "representatives": 35,
+        }
+        n += len(
+            transitions.fire_many("appraise", ids, clerk, payload, at(date(YEAR, 10, 20))).succeeded
+        )
     return n
 
 
@@ -188,19 +307,29 @@ def _first_window(by_region, actors) -> int:
     n = 0
     for village, ids in _cases_in("appraised").items():
         clerk = by_region[("village", village)][0]
-        publicity.post(clerk, village, ids, {"phone": "0776-1234567", "address": "村委会办公室"},
-                       None, at(date(YEAR, 10, 21)))
+        publicity.post(
+            clerk,
+            village,
+            ids,
+            {"phone": "0776-1234567", "address": "村委会办公室"},
+            None,
+            at(date(YEAR, 10, 21)),
+        )
         n += len(ids)
     return n
 
 
 def _sweep_after(state: str) -> int:
-    windows = db.session.execute(select(Case.window_id).where(
-        Case.year == YEAR, Case.state == state).distinct()).scalars().all()
+    windows = (
+        db.session.execute(
+            select(Case.window_id).where(Case.year == YEAR, Case.state == state).distinct()
+        )
+        .scalars()
+        .all()
+    )
     from workflow.models import PublicityWindow
 
-    latest = max((db.session.get(PublicityWindow, w).closes_at for w in windows if w),
-                 default=None)
+    latest = max((db.session.get(PublicityWindow, w).closes_at for w in windows if w), default=None)
     if latest is None:
         return 0
     from workflow.clock import as_utc
@@ -215,12 +344,20 @@ def _close_first(by_region, actors) -> int:
 def _verify(by_region, actors) -> int:
     n = 0
     for tcode, _ in TOWNSHIPS:
-        ids = [cid for v, cids in _cases_in("township_verification").items()
-               if v[:9] == tcode[:9] for cid in cids]
+        ids = [
+            cid
+            for v, cids in _cases_in("township_verification").items()
+            if v[:9] == tcode[:9]
+            for cid in cids
+        ]
         for k, verifier in enumerate(by_region[("township", tcode)][:3]):
-            done = transitions.fire_many("verify", ids, verifier,
-                                         {"result": "pass", "visited_on": f"2019-10-{30 + k % 2}"},
-                                         at(date(YEAR, 10, 31), 17 + k))
+            done = transitions.fire_many(
+                "verify",
+                ids,
+                verifier,
+                {"result": "pass", "visited_on": f"2019-10-{30 + k % 2}"},
+                at(date(YEAR, 10, 31), 17 + k),
+            )
             n = max(n, len(done.succeeded))
     return n
 
@@ -228,12 +365,18 @@ def _verify(by_region, actors) -> int:
 def _second_window(by_region, actors) -> int:
     n = 0
     for tcode, _ in TOWNSHIPS:
-        ids = [cid for v, cids in _cases_in("verified").items() if v[:9] == tcode[:9]
-               for cid in cids]
+        ids = [
+            cid for v, cids in _cases_in("verified").items() if v[:9] == tcode[:9] for cid in cids
+        ]
         if ids:
-            publicity.post(by_region[("township", tcode)][0], tcode, ids,
-                           {"phone": "0776-7654321", "address": "乡镇扶贫工作站"}, None,
-                           at(date(YEAR, 11, 1)))
+            publicity.post(
+                by_region[("township", tcode)][0],
+                tcode,
+                ids,
+                {"phone": "0776-7654321", "address": "乡镇扶贫工作站"},
+                None,
+                at(date(YEAR, 11, 1)),
+            )
             n += len(ids)
     return n
 
@@ -244,8 +387,15 @@ def _close_second(by_region, actors) -> int:
 
 def _county_batch(trigger: str, state: str, actors, day: date) -> int:
     ids = [cid for cids in _cases_in(state).values() for cid in cids]
-    return len(transitions.fire_many(trigger, ids, actors["county1"], {"note": None},
-                                     at(day)).succeeded) if ids else 0
+    return (
+        len(
+            transitions.fire_many(
+                trigger, ids, actors["county1"], {"note": None}, at(day)
+            ).succeeded
+        )
+        if ids
+        else 0
+    )
 
 
 def _approve(by_region, actors) -> int:
@@ -256,13 +406,26 @@ def _evaluate(by_region, actors) -> int:
     filed = sum(len(v) for v in _cases_in("filed").values())
     if not filed:
         return 0
-    ev = evaluation.create(actors["province1"], COUNTY, YEAR, max(1, filed // 10), YEAR,
-                           max(1, filed // 50), ["evaluator1"], at(date(YEAR, 11, 20)))
+    ev = evaluation.create(
+        actors["province1"],
+        COUNTY,
+        YEAR,
+        max(1, filed // 10),
+        YEAR,
+        max(1, filed // 50),
+        ["evaluator1"],
+        at(date(YEAR, 11, 20)),
+    )
     for s in evaluation.samples(ev):
-        evaluation.record_finding(actors["evaluator1"], ev.id, s.household_id,
-                                  True if s.registered else None,
-                                  False if not s.registered else None, True,
-                                  at(date(YEAR, 11, 25)))
+        evaluation.record_finding(
+            actors["evaluator1"],
+            ev.id,
+            s.household_id,
+            True if s.registered else None,
+            False if not s.registered else None,
+            True,
+            at(date(YEAR, 11, 25)),
+        )
     evaluation.close(actors["province1"], ev.id, at(date(YEAR, 11, 28)))
     return sum(len(v) for v in _cases_in("evaluated").values())
 

@@ -6,9 +6,9 @@ import logging
 from datetime import datetime
 
 from sqlalchemy import insert, select
-
 from states.criteria import Finding as CriteriaFinding
 from states.criteria import draw_sample, evaluate
+
 from states.procedure import VIA_EVALUATION
 from states.rules import load_rule_set
 from workflow.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -22,9 +22,16 @@ logger = logging.getLogger(__name__)
 COMMISSIONERS = {"city", "province"}
 
 
-def create(actor: Actor, scope_code: str, year: int, sample_size: int, seed: int,
-           nonregistered_sample_size: int, evaluators: list[str] | None,
-           now: datetime) -> Evaluation:
+def create(
+    actor: Actor,
+    scope_code: str,
+    year: int,
+    sample_size: int,
+    seed: int,
+    nonregistered_sample_size: int,
+    evaluators: list[str] | None,
+    now: datetime,
+) -> Evaluation:
     """Draw the sample of filed cases (by village) and of non-registered households (漏评)."""
     if actor.role not in COMMISSIONERS:
         raise Forbidden("第三方评估由市级或省级委托")
@@ -34,35 +41,76 @@ def create(actor: Actor, scope_code: str, year: int, sample_size: int, seed: int
     for name in evaluators or []:
         user = db.session.scalar(select(User).where(User.username == name))
         if user is None or user.role != "evaluator":
-            raise ValidationFailed("评估人员不存在", {"evaluators": [f"{name} is not an evaluator"]})
-    cases = db.session.execute(select(Case.id, Case.household_id, Case.village_code).where(
-        Case.kind == "household_exit", Case.year == year, Case.state == "filed",
-        Case.region_path.startswith(scope.path))).all()
+            raise ValidationFailed(
+                "评估人员不存在", {"evaluators": [f"{name} is not an evaluator"]}
+            )
+    cases = db.session.execute(
+        select(Case.id, Case.household_id, Case.village_code).where(
+            Case.kind == "household_exit",
+            Case.year == year,
+            Case.state == "filed",
+            Case.region_path.startswith(scope.path),
+        )
+    ).all()
     if not cases:
         raise Conflict(f"{scope.name} {year} 年没有待评估(已批准备案)的退出户")
     by_id = {c.id: c for c in cases}
     chosen = draw_sample([(c.id, c.village_code) for c in cases], sample_size, seed)
-    others = db.session.execute(select(Household.id, Household.village_code).where(
-        Household.registered.is_(False), Household.region_path.startswith(scope.path))).all()
-    extra = draw_sample([(h.id, h.village_code) for h in others],
-                        nonregistered_sample_size, seed) if nonregistered_sample_size else []
-    evaluation = Evaluation(scope_code=scope.code, scope_path=scope.path, year=year, seed=seed,
-                            sample_size=sample_size,
-                            nonregistered_sample_size=nonregistered_sample_size,
-                            evaluators=list(evaluators or []), created_by=actor.id,
-                            created_at=now)
+    others = db.session.execute(
+        select(Household.id, Household.village_code).where(
+            Household.registered.is_(False), Household.region_path.startswith(scope.path)
+        )
+    ).all()
+    extra = (
+        draw_sample([(h.id, h.village_code) for h in others], nonregistered_sample_size, seed)
+        if nonregistered_sample_size
+        else []
+    )
+    evaluation = Evaluation(
+        scope_code=scope.code,
+        scope_path=scope.path,
+        year=year,
+        seed=seed,
+        sample_size=sample_size,
+        nonregistered_sample_size=nonregistered_sample_size,
+        evaluators=list(evaluators or []),
+        created_by=actor.id,
+        created_at=now,
+    )
     db.session.add(evaluation)
     db.session.flush()
     village_of = {h.id: h.village_code for h in others}
-    rows = [{"evaluation_id": evaluation.id, "household_id": by_id[cid].household_id,
-             "case_id": cid, "village_code": by_id[cid].village_code, "registered": True}
-            for cid in chosen]
-    rows += [{"evaluation_id": evaluation.id, "household_id": hid, "case_id": None,
-              "village_code": village_of[hid], "registered": False} for hid in extra]
+    rows = [
+        {
+            "evaluation_id": evaluation.id,
+            "household_id": by_id[cid].household_id,
+            "case_id": cid,
+            "village_code": by_id[cid].village_code,
+            "registered": True,
+        }
+        for cid in chosen
+    ]
+    rows += [
+        {
+            "evaluation_id": evaluation.id,
+            "household_id": hid,
+            "case_id": None,
+            "village_code": village_of[hid],
+            "registered": False,
+        }
+        for hid in extra
+    ]
     db.session.execute(insert(EvaluationSample), rows)
     db.session.commit()
-    logger.info("evaluation %d of %s %d: %d filed + %d non-registered sampled (seed %d)",
-                evaluation.id, scope.code, year, len(chosen), len(extra), seed)
+    logger.info(
+        "evaluation %d of %s %d: %d filed + %d non-registered sampled (seed %d)",
+        evaluation.id,
+        scope.code,
+        year,
+        len(chosen),
+        len(extra),
+        seed,
+    )
     return evaluation
 
 
@@ -77,8 +125,9 @@ def get(actor: Actor, evaluation_id: int) -> Evaluation:
 def _may_see(actor: Actor, evaluation: Evaluation) -> bool:
     if actor.role == "evaluator":
         return _assigned(actor, evaluation)
-    return actor.role == "admin" or (actor.role in COMMISSIONERS
-                                     and actor.covers(evaluation.scope_path))
+    return actor.role == "admin" or (
+        actor.role in COMMISSIONERS and actor.covers(evaluation.scope_path)
+    )
 
 
 def _assigned(actor: Actor, evaluation: Evaluation) -> bool:
@@ -89,34 +138,55 @@ def _assigned(actor: Actor, evaluation: Evaluation) -> bool:
 
 def samples(evaluation: Evaluation) -> list[EvaluationSample]:
     """The sampled households in a stable order."""
-    return list(db.session.scalars(select(EvaluationSample).where(
-        EvaluationSample.evaluation_id == evaluation.id).order_by(EvaluationSample.id)))
+    return list(
+        db.session.scalars(
+            select(EvaluationSample)
+            .where(EvaluationSample.evaluation_id == evaluation.id)
+            .order_by(EvaluationSample.id)
+        )
+    )
 
 
-def record_finding(actor: Actor, evaluation_id: int, household_id: int, meets_criteria,
-                   missed_poor, satisfied, now: datetime) -> Finding:
+def record_finding(
+    actor: Actor,
+    evaluation_id: int,
+    household_id: int,
+    meets_criteria,
+    missed_poor,
+    satisfied,
+    now: datetime,
+) -> Finding:
     """An evaluator's finding on a sampled household; a later one replaces it until closing."""
     if actor.role != "evaluator":
         raise Forbidden("只有第三方评估人员可以记录评估结果")
     evaluation = get(actor, evaluation_id)
     if evaluation.closed_at is not None:
         raise Conflict("评估批次已关闭")
-    sample = db.session.scalar(select(EvaluationSample).where(
-        EvaluationSample.evaluation_id == evaluation.id,
-        EvaluationSample.household_id == household_id))
+    sample = db.session.scalar(
+        select(EvaluationSample).where(
+            EvaluationSample.evaluation_id == evaluation.id,
+            EvaluationSample.household_id == household_id,
+        )
+    )
     if sample is None:
         raise NotFound(f"贫困户 {household_id} 不在本批评估样本中")
     if not sample.registered and meets_criteria is not None:
         raise ValidationFailed("非建档立卡户不判断是否错退", {"meets_criteria": ["must be null"]})
     household = db.session.get(Household, household_id)
-    finding = db.session.scalar(select(Finding).where(
-        Finding.evaluation_id == evaluation.id, Finding.household_id == household_id))
+    finding = db.session.scalar(
+        select(Finding).where(
+            Finding.evaluation_id == evaluation.id, Finding.household_id == household_id
+        )
+    )
     if finding is None:
         finding = Finding(evaluation_id=evaluation.id, household_id=household_id)
         db.session.add(finding)
     finding.evaluator_id, finding.recorded_at = actor.id, now
     finding.meets_criteria, finding.missed_poor, finding.satisfied = (
-        meets_criteria, missed_poor, satisfied)
+        meets_criteria,
+        missed_poor,
+        satisfied,
+    )
     finding.people = household.size
     db.session.commit()
     return finding
@@ -126,10 +196,17 @@ def metrics(evaluation: Evaluation):
     """The 三率一度 of the findings so far, with Wilson intervals."""
     sampled = {s.household_id: s for s in samples(evaluation)}
     found = db.session.scalars(select(Finding).where(Finding.evaluation_id == evaluation.id))
-    findings = [CriteriaFinding(household_id=f.household_id, people=f.people,
-                                registered_exited=sampled[f.household_id].registered,
-                                meets_criteria=f.meets_criteria, missed_poor=f.missed_poor,
-                                satisfied=f.satisfied) for f in found]
+    findings = [
+        CriteriaFinding(
+            household_id=f.household_id,
+            people=f.people,
+            registered_exited=sampled[f.household_id].registered,
+            meets_criteria=f.meets_criteria,
+            missed_poor=f.missed_poor,
+            satisfied=f.satisfied,
+        )
+        for f in found
+    ]
     scope = db.session.get(Region, evaluation.scope_code)
     rules = load_rule_set(regions.rule_set_for(scope))
     return evaluate(rules, findings), findings
@@ -148,15 +225,24 @@ def close(actor: Actor, evaluation_id: int, now: datetime) -> Evaluation:
     back = [s.case_id for s in sampled if s.case_id and s.household_id in wrong]
     audit_data = {"evaluation_id": evaluation.id}
     if back:
-        transitions.fire_many("fail_evaluation", back, actor, {}, now, via=VIA_EVALUATION,
-                              audit_data=audit_data)
+        transitions.fire_many(
+            "fail_evaluation", back, actor, {}, now, via=VIA_EVALUATION, audit_data=audit_data
+        )
     if result.passed:
-        onward = list(db.session.scalars(select(Case.id).where(
-            Case.kind == "household_exit", Case.year == evaluation.year, Case.state == "filed",
-            Case.region_path.startswith(evaluation.scope_path))))
+        onward = list(
+            db.session.scalars(
+                select(Case.id).where(
+                    Case.kind == "household_exit",
+                    Case.year == evaluation.year,
+                    Case.state == "filed",
+                    Case.region_path.startswith(evaluation.scope_path),
+                )
+            )
+        )
         if onward:
-            transitions.fire_many("evaluate", onward, actor, {}, now, via=VIA_EVALUATION,
-                                  audit_data=audit_data)
+            transitions.fire_many(
+                "evaluate", onward, actor, {}, now, via=VIA_EVALUATION, audit_data=audit_data
+            )
     evaluation.closed_at, evaluation.passed = now, result.passed
     evaluation.metrics = result.to_dict()
     db.session.commit()

@@ -16,8 +16,9 @@ def _verify_signoffs(case_ids: list[int]) -> dict[int, list]:
     out: dict[int, list] = defaultdict(list)
     for chunk in chunks(case_ids):
         rows = db.session.execute(
-            select(SignOff.case_id, SignOff.round, SignOff.user_id, SignOff.result)
-            .where(SignOff.case_id.in_(chunk), SignOff.step == "verify")
+            select(SignOff.case_id, SignOff.round, SignOff.user_id, SignOff.result).where(
+                SignOff.case_id.in_(chunk), SignOff.step == "verify"
+            )
         )
         for r in rows:
             out[r.case_id].append(r)
@@ -38,7 +39,10 @@ def load(trigger: str, rows: list, payload: dict, now: datetime, extra: dict | N
         signoffs = _verify_signoffs(ids)
         for r in rows:
             round_ = (r.data or {}).get("verification_round", 1)
-            survey, appraisal = (r.data or {}).get("survey", {}), (r.data or {}).get("appraisal", {})
+            survey, appraisal = (
+                (r.data or {}).get("survey", {}),
+                (r.data or {}).get("appraisal", {}),
+            )
             this_round = [s for s in signoffs.get(r.id, []) if s.round == round_]
             facts[r.id].update(
                 signed_ids={s.user_id for s in this_round},
@@ -65,8 +69,11 @@ def _objection_facts(rows: list, objection_id, now: datetime) -> dict[int, dict]
             continue
         window = db.session.get(PublicityWindow, objection.window_id)
         others = db.session.scalar(
-            select(func.count()).select_from(Objection).where(
-                Objection.case_id == r.id, Objection.status == "open",
+            select(func.count())
+            .select_from(Objection)
+            .where(
+                Objection.case_id == r.id,
+                Objection.status == "open",
                 Objection.id != objection.id,
             )
         )

@@ -49,15 +49,25 @@ def create(actor: Actor, values: dict, now: datetime, commit: bool = True) -> Ho
     head_id = normalize_id_number(values["head_id_number"])
     if db.session.scalar(select(Household.id).where(Household.head_id_number == head_id)):
         raise Conflict(f"身份证号 {mask_id_number(head_id)} 的户主已登记")
-    members = [Member(name=m["name"], relation=m["relation"],
-                      id_number=normalize_id_number(m["id_number"]))
-               for m in values.get("members") or []]
+    members = [
+        Member(
+            name=m["name"], relation=m["relation"], id_number=normalize_id_number(m["id_number"])
+        )
+        for m in values.get("members") or []
+    ]
     household = Household(
-        village_code=village.code, region_path=village.path, group=values["group"],
-        head_name=values["head_name"], head_id_number=head_id,
-        poverty_cause=values.get("poverty_cause"), status="poor",
-        registered=values.get("registered", True), size=1 + len(members), created_at=now,
-        members=members)
+        village_code=village.code,
+        region_path=village.path,
+        group=values["group"],
+        head_name=values["head_name"],
+        head_id_number=head_id,
+        poverty_cause=values.get("poverty_cause"),
+        status="poor",
+        registered=values.get("registered", True),
+        size=1 + len(members),
+        created_at=now,
+        members=members,
+    )
     db.session.add(household)
     if commit:
         db.session.commit()
@@ -74,8 +84,9 @@ def get(actor: Actor, household_id: int) -> Household:
     return household
 
 
-def listing(actor: Actor, village_code: str | None, status: str | None, page: int,
-            per_page: int) -> tuple[list[Household], int]:
+def listing(
+    actor: Actor, village_code: str | None, status: str | None, page: int, per_page: int
+) -> tuple[list[Household], int]:
     """A page of households in the actor's region."""
     if actor.role not in READERS:
         raise Forbidden("您的角色不能查看贫困户信息")
@@ -87,8 +98,12 @@ def listing(actor: Actor, village_code: str | None, status: str | None, page: in
     if status:
         query = query.where(Household.status == status)
     total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = db.session.scalars(query.order_by(Household.id).options(selectinload(Household.members))
-                              .limit(per_page).offset((page - 1) * per_page)).all()
+    rows = db.session.scalars(
+        query.order_by(Household.id)
+        .options(selectinload(Household.members))
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
     return list(rows), total or 0
 
 
@@ -102,10 +117,17 @@ def to_dict(household: Household, actor: Actor, detail: bool = False) -> dict:
     full = detail and sees_full_ids(actor, household)
     show = (lambda n: n) if full else mask_id_number
     return {
-        "id": household.id, "village_code": household.village_code, "group": household.group,
-        "head_name": household.head_name, "head_id_number": show(household.head_id_number),
-        "members": [{"name": m.name, "relation": m.relation, "id_number": show(m.id_number)}
-                    for m in household.members],
-        "size": household.size, "poverty_cause": household.poverty_cause if detail else None,
-        "status": household.status, "registered": household.registered,
+        "id": household.id,
+        "village_code": household.village_code,
+        "group": household.group,
+        "head_name": household.head_name,
+        "head_id_number": show(household.head_id_number),
+        "members": [
+            {"name": m.name, "relation": m.relation, "id_number": show(m.id_number)}
+            for m in household.members
+        ],
+        "size": household.size,
+        "poverty_cause": household.poverty_cause if detail else None,
+        "status": household.status,
+        "registered": household.registered,
     }

@@ -8,44 +8,61 @@ from pathlib import Path
 
 from flask import current_app
 from sqlalchemy import select
+from states.calendar import SHANGHAI
 
 from notices import render_pdf
-from states.calendar import SHANGHAI
 from workflow.errors import NotFound
 from workflow.extensions import db
 from workflow.models import Case, Household, Notice, PublicityWindow, WindowCase
 
 logger = logging.getLogger(__name__)
 
-BASIS = ("根据中共中央办公厅、国务院办公厅《关于建立贫困退出机制的意见》(厅字〔2016〕16号)"
-         "和贫困户退出程序的规定")
-STEPS = {"village": ["摸底调查", "村民代表民主评议"],
-         "township": ["摸底调查", "村民代表民主评议", "村内第一次公示", "乡镇入户核实"]}
+BASIS = (
+    "根据中共中央办公厅、国务院办公厅《关于建立贫困退出机制的意见》(厅字〔2016〕16号)"
+    "和贫困户退出程序的规定"
+)
+STEPS = {
+    "village": ["摸底调查", "村民代表民主评议"],
+    "township": ["摸底调查", "村民代表民主评议", "村内第一次公示", "乡镇入户核实"],
+}
 
 
 def window_context(window: PublicityWindow, notice: Notice) -> dict:
     """The notice of a window as a plain dict: no ID numbers, phones or health data."""
     rows = db.session.execute(
-        select(WindowCase.position, Household.group, Household.head_name, Household.size,
-               Case.data)
+        select(WindowCase.position, Household.group, Household.head_name, Household.size, Case.data)
         .join(Case, Case.id == WindowCase.case_id)
         .join(Household, Household.id == Case.household_id)
-        .where(WindowCase.window_id == window.id).order_by(WindowCase.position)).all()
+        .where(WindowCase.window_id == window.id)
+        .order_by(WindowCase.position)
+    ).all()
     return {
-        "title": window.title, "issuer": window.issuer_name, "serial": notice.serial,
-        "basis": BASIS, "steps_done": STEPS.get(window.stage, []),
+        "title": window.title,
+        "issuer": window.issuer_name,
+        "serial": notice.serial,
+        "basis": BASIS,
+        "steps_done": STEPS.get(window.stage, []),
         "period": {"from": window.first_day, "to": window.last_day},
         "extra_columns": [{"key": "income", "label": "人均纯收入(元)"}],
-        "rows": [{"no": r.position, "group": r.group, "head_name": r.head_name,
-                  "people": r.size,
-                  "income": ((r.data or {}).get("survey") or {}).get("income_per_capita", "")}
-                 for r in rows],
+        "rows": [
+            {
+                "no": r.position,
+                "group": r.group,
+                "head_name": r.head_name,
+                "people": r.size,
+                "income": ((r.data or {}).get("survey") or {}).get("income_per_capita", ""),
+            }
+            for r in rows
+        ],
         "contact": dict(window.contact or {}),
         "issued_on": notice.issued_at.astimezone(SHANGHAI).date().isoformat()
-        if notice.issued_at.tzinfo else notice.issued_at.date().isoformat(),
-        "verification": {"code": notice.code,
-                         "url": current_app.config["EXITFLOW_PUBLIC_URL"].rstrip("/")
-                         + f"/api/v1/notices/{notice.code}"},
+        if notice.issued_at.tzinfo
+        else notice.issued_at.date().isoformat(),
+        "verification": {
+            "code": notice.code,
+            "url": current_app.config["EXITFLOW_PUBLIC_URL"].rstrip("/")
+            + f"/api/v1/notices/{notice.code}",
+        },
     }
 
 
@@ -80,5 +97,11 @@ def verify(code: str) -> dict:
     notice = db.session.scalar(select(Notice).where(Notice.code == code.strip().upper()))
     if notice is None:
         raise NotFound("查无此公告编号 (no notice with this code)", valid=False)
-    return {"valid": True, "kind": notice.kind, "serial": notice.serial, "issuer": notice.issuer,
-            "issued_at": notice.issued_at.isoformat(), "sha256": notice.sha256}
+    return {
+        "valid": True,
+        "kind": notice.kind,
+        "serial": notice.serial,
+        "issuer": notice.issuer,
+        "issued_at": notice.issued_at.isoformat(),
+        "sha256": notice.sha256,
+    }

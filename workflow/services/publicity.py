@@ -7,8 +7,8 @@ import secrets
 from datetime import datetime
 
 from sqlalchemy import func, insert, select, update
-
 from states.calendar import HolidayDataMissing, publicity_period
+
 from states.procedure import VIA_OBJECTION, VIA_PUBLICITY, VIA_SWEEP
 from states.registry import procedure
 from states.rules import load_rule_set
@@ -22,10 +22,14 @@ from workflow.services.actors import PUBLIC, SYSTEM, Actor
 logger = logging.getLogger(__name__)
 
 # Which role posts the window for a case waiting in each state, and the scope level.
-STAGES = {"appraised": ("village", "village", "village"),
-          "verified": ("township", "township", "township")}
-STAGE_TITLES = {"village": "{scope}{year}年拟退出贫困户名单公示",
-                "township": "{scope}{year}年拟退出贫困户名单第二次公示"}
+STAGES = {
+    "appraised": ("village", "village", "village"),
+    "verified": ("township", "township", "township"),
+}
+STAGE_TITLES = {
+    "village": "{scope}{year}年拟退出贫困户名单公示",
+    "township": "{scope}{year}年拟退出贫困户名单第二次公示",
+}
 
 
 def new_code() -> str:
@@ -34,8 +38,14 @@ def new_code() -> str:
     return "".join(secrets.choice(alphabet) for _ in range(10))
 
 
-def post(actor: Actor, scope_code: str, case_ids: list[int], contact: dict, title: str | None,
-         now: datetime) -> PublicityWindow:
+def post(
+    actor: Actor,
+    scope_code: str,
+    case_ids: list[int],
+    contact: dict,
+    title: str | None,
+    now: datetime,
+) -> PublicityWindow:
     """Post a window listing the cases, move them into publicity, and issue its notice."""
     scope = db.session.get(Region, scope_code)
     if scope is None or not actor.covers(scope.path):
@@ -43,14 +53,18 @@ def post(actor: Actor, scope_code: str, case_ids: list[int], contact: dict, titl
     if not case_ids:
         raise ValidationFailed("公示名单不能为空", {"case_ids": ["at least one case"]})
     rows = transitions.load_rows(case_ids)
-    missing = [cid for cid in case_ids if cid not in rows or not rows[cid].region_path.startswith(
-        scope.path)]
+    missing = [
+        cid
+        for cid in case_ids
+        if cid not in rows or not rows[cid].region_path.startswith(scope.path)
+    ]
     if missing:
         raise NotFound(f"案件 {missing[:10]} 不存在或不在 {scope.name} 范围内")
     states = {r.state for r in rows.values()}
     if len(states) != 1 or next(iter(states)) not in STAGES:
-        raise Conflict("公示名单中的案件须处于同一待公示状态(已民主评议或已核实)",
-                       states=sorted(states))
+        raise Conflict(
+            "公示名单中的案件须处于同一待公示状态(已民主评议或已核实)", states=sorted(states)
+        )
     role, stage, level = STAGES[next(iter(states))]
     if actor.role != role:
         raise Forbidden(f"此次公示应由{'村' if role == 'village' else '乡镇'}级用户发布")
@@ -64,43 +78,88 @@ def post(actor: Actor, scope_code: str, case_ids: list[int], contact: dict, titl
         raise Conflict(str(err), year=err.year) from None
     year = max(r.year for r in rows.values())
     window = PublicityWindow(
-        code=new_code(), kind=next(iter(kinds)), stage=stage, scope_code=scope.code,
+        code=new_code(),
+        kind=next(iter(kinds)),
+        stage=stage,
+        scope_code=scope.code,
         scope_path=scope.path,
         title=title or STAGE_TITLES[stage].format(scope=scope.name, year=year),
-        issuer_id=actor.id, issuer_name=_issuing_body(scope), contact=contact,
-        period_rule=str(rules.period_rule), days=rules.publicity_days, opens_at=now,
-        closes_at=period.closes_at, first_day=period.first_day.isoformat(),
-        last_day=period.last_day.isoformat(), version=1)
+        issuer_id=actor.id,
+        issuer_name=_issuing_body(scope),
+        contact=contact,
+        period_rule=str(rules.period_rule),
+        days=rules.publicity_days,
+        opens_at=now,
+        closes_at=period.closes_at,
+        first_day=period.first_day.isoformat(),
+        last_day=period.last_day.isoformat(),
+        version=1,
+    )
     db.session.add(window)
     db.session.flush()
-    outcome = transitions.fire_many("publicize", case_ids, actor, {}, now, via=VIA_PUBLICITY,
-                                    all_or_nothing=True, rows=rows,
-                                    audit_data={"window_id": window.id, "window_code": window.code})
+    outcome = transitions.fire_many(
+        "publicize",
+        case_ids,
+        actor,
+        {},
+        now,
+        via=VIA_PUBLICITY,
+        all_or_nothing=True,
+        rows=rows,
+        audit_data={"window_id": window.id, "window_code": window.code},
+    )
     if outcome.failed:
         db.session.rollback()
         raise Conflict("部分案件不能公示", failed=outcome.failed)
-    db.session.execute(insert(WindowCase), [
-        {"window_id": window.id, "case_id": cid, "position": i}
-        for i, cid in enumerate(case_ids, start=1)])
-    db.session.execute(update(Case).where(Case.id.in_(case_ids)).values(window_id=window.id),
-                       execution_options={"synchronize_session": False})
+    db.session.execute(
+        insert(WindowCase),
+        [
+            {"window_id": window.id, "case_id": cid, "position": i}
+            for i, cid in enumerate(case_ids, start=1)
+        ],
+    )
+    db.session.execute(
+        update(Case).where(Case.id.in_(case_ids)).values(window_id=window.id),
+        execution_options={"synchronize_session": False},
+    )
     _issue_notice(window, scope, year, now)
     db.session.commit()
-    logger.info("window %s posted by %s: %d case(s), closes %s", window.code, actor.username,
-                len(case_ids), window.closes_at.isoformat())
+    logger.info(
+        "window %s posted by %s: %d case(s), closes %s",
+        window.code,
+        actor.username,
+        len(case_ids),
+        window.closes_at.isoformat(),
+    )
     return window
 
 
 def _issuing_body(scope: Region) -> str:
-    return {"village": f"{scope.name}村民委员会", "township": f"{scope.name}人民政府",
-            "county": f"{scope.name}扶贫开发领导小组"}.get(scope.level, scope.name)
+    return {
+        "village": f"{scope.name}村民委员会",
+        "township": f"{scope.name}人民政府",
+        "county": f"{scope.name}扶贫开发领导小组",
+    }.get(scope.level, scope.name)
 
 
 def _issue_notice(window: PublicityWindow, scope: Region, year: int, now: datetime) -> Notice:
-    count = db.session.scalar(select(func.count()).select_from(Notice).where(
-        Notice.serial.like(f"{scope.name}公示〔{year}〕%"))) or 0
-    notice = Notice(code=window.code, kind="publicity", serial=f"{scope.name}公示〔{year}〕{count + 1}号",
-                    issuer=window.issuer_name, issued_at=now, window_id=window.id, context={})
+    count = (
+        db.session.scalar(
+            select(func.count())
+            .select_from(Notice)
+            .where(Notice.serial.like(f"{scope.name}公示〔{year}〕%"))
+        )
+        or 0
+    )
+    notice = Notice(
+        code=window.code,
+        kind="publicity",
+        serial=f"{scope.name}公示〔{year}〕{count + 1}号",
+        issuer=window.issuer_name,
+        issued_at=now,
+        window_id=window.id,
+        context={},
+    )
     db.session.add(notice)
     return notice
 
@@ -112,8 +171,11 @@ def get_window(window_id: int, actor: Actor | None, now: datetime) -> PublicityW
         raise NotFound(f"公示 {window_id} 不存在")
     if is_open(window, now):
         return window
-    if actor is None or not (actor.role == "admin" or actor.covers(window.scope_path)
-                             or window.scope_path.startswith(actor.region_path)):
+    if actor is None or not (
+        actor.role == "admin"
+        or actor.covers(window.scope_path)
+        or window.scope_path.startswith(actor.region_path)
+    ):
         raise NotFound(f"公示 {window_id} 不存在或已结束")
     return window
 
@@ -125,12 +187,18 @@ def is_open(window: PublicityWindow, now: datetime) -> bool:
 
 def window_case_ids(window_id: int) -> list[int]:
     """The listed cases in notice order."""
-    return list(db.session.scalars(select(WindowCase.case_id).where(
-        WindowCase.window_id == window_id).order_by(WindowCase.position)))
+    return list(
+        db.session.scalars(
+            select(WindowCase.case_id)
+            .where(WindowCase.window_id == window_id)
+            .order_by(WindowCase.position)
+        )
+    )
 
 
-def lodge_objection(window_id: int, case_id: int, content: str, contact: str | None,
-                    now: datetime) -> Objection:
+def lodge_objection(
+    window_id: int, case_id: int, content: str, contact: str | None, now: datetime
+) -> Objection:
     """Record a public objection and freeze the case it names (DOMAIN.md)."""
     window = db.session.get(PublicityWindow, window_id)
     if window is None:
@@ -139,46 +207,78 @@ def lodge_objection(window_id: int, case_id: int, content: str, contact: str | N
         raise Conflict("公示期已结束,不能再提出异议")
     if not db.session.get(WindowCase, (window_id, case_id)):
         raise NotFound(f"案件 {case_id} 不在本次公示名单中")
-    objection = Objection(window_id=window_id, case_id=case_id, content=content.strip(),
-                          contact=(contact or "").strip() or None, lodged_at=now, status="open")
+    objection = Objection(
+        window_id=window_id,
+        case_id=case_id,
+        content=content.strip(),
+        contact=(contact or "").strip() or None,
+        lodged_at=now,
+        status="open",
+    )
     db.session.add(objection)
     db.session.flush()
-    transitions.fire_one("object", case_id, PUBLIC, {}, now, via=VIA_OBJECTION,
-                         extra_facts={"window_open": True},
-                         audit_data={"objection_id": objection.id, "window_id": window_id})
+    transitions.fire_one(
+        "object",
+        case_id,
+        PUBLIC,
+        {},
+        now,
+        via=VIA_OBJECTION,
+        extra_facts={"window_open": True},
+        audit_data={"objection_id": objection.id, "window_id": window_id},
+    )
     db.session.commit()
-    logger.info("objection %d lodged against case %d in window %s", objection.id, case_id,
-                window.code)
+    logger.info(
+        "objection %d lodged against case %d in window %s", objection.id, case_id, window.code
+    )
     return objection
 
 
 def due_windows(now: datetime) -> list[int]:
     """Ids of windows whose closing time has passed and that are not closed, oldest first."""
-    return list(db.session.scalars(
-        select(PublicityWindow.id).where(PublicityWindow.closed_at.is_(None),
-                                         PublicityWindow.closes_at <= now)
-        .order_by(PublicityWindow.closes_at, PublicityWindow.id)))
+    return list(
+        db.session.scalars(
+            select(PublicityWindow.id)
+            .where(PublicityWindow.closed_at.is_(None), PublicityWindow.closes_at <= now)
+            .order_by(PublicityWindow.closes_at, PublicityWindow.id)
+        )
+    )
 
 
 def close_window(window_id: int, now: datetime) -> int | None:
     """Close one due window and advance its cases still in publicity; None if not due."""
-    window = db.session.execute(select(PublicityWindow).where(PublicityWindow.id == window_id)
-                                .with_for_update()).scalar_one_or_none()
+    window = db.session.execute(
+        select(PublicityWindow).where(PublicityWindow.id == window_id).with_for_update()
+    ).scalar_one_or_none()
     if window is None or window.closed_at is not None or as_utc(window.closes_at) > now:
         db.session.rollback()
         return None
     publicity_states = set(procedure(window.kind).publicity_states)
-    ids = list(db.session.scalars(select(Case.id).where(
-        Case.window_id == window.id, Case.state.in_(publicity_states))))
+    ids = list(
+        db.session.scalars(
+            select(Case.id).where(Case.window_id == window.id, Case.state.in_(publicity_states))
+        )
+    )
     moved = 0
     if ids:
-        outcome = transitions.fire_many("close_window", ids, SYSTEM, {}, now, via=VIA_SWEEP,
-                                        extra_facts={"window_open": False},
-                                        audit_data={"window_id": window.id})
+        outcome = transitions.fire_many(
+            "close_window",
+            ids,
+            SYSTEM,
+            {},
+            now,
+            via=VIA_SWEEP,
+            extra_facts={"window_open": False},
+            audit_data={"window_id": window.id},
+        )
         moved = len(outcome.succeeded)
         for failure in outcome.failed:
-            logger.error("window %s: case %s did not advance: %s", window.code, failure["id"],
-                         failure["detail"])
+            logger.error(
+                "window %s: case %s did not advance: %s",
+                window.code,
+                failure["id"],
+                failure["detail"],
+            )
     window.closed_at = now
     window.version += 1
     db.session.commit()

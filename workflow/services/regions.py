@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from sqlalchemy import func, select
-
 from states.criteria import incidence_rate
+
 from workflow.errors import Conflict, NotFound, ValidationFailed
 from workflow.extensions import db
 from workflow.models import Household, Region
@@ -41,16 +41,25 @@ def _build(values: dict) -> Region:
         if parent is None:
             raise ValidationFailed("上级地区不存在", {"parent_code": ["unknown region"]})
         if LEVELS.index(level) != LEVELS.index(parent.level) + 1:
-            raise ValidationFailed(f"{level} 不能直接隶属于 {parent.level}",
-                                   {"level": ["does not fit under the parent's level"]})
+            raise ValidationFailed(
+                f"{level} 不能直接隶属于 {parent.level}",
+                {"level": ["does not fit under the parent's level"]},
+            )
         path = f"{parent.path}{code}/"
     else:
         if level != "province":
             raise ValidationFailed("只有省级地区可以没有上级", {"parent_code": ["required"]})
         path = f"/{code}/"
-    return Region(code=code, name=values["name"], level=level, parent_code=parent_code,
-                  path=path, rural_population=values.get("rural_population"),
-                  is_poor=bool(values.get("is_poor")), rule_set=values.get("rule_set"))
+    return Region(
+        code=code,
+        name=values["name"],
+        level=level,
+        parent_code=parent_code,
+        path=path,
+        rural_population=values.get("rural_population"),
+        is_poor=bool(values.get("is_poor")),
+        rule_set=values.get("rule_set"),
+    )
 
 
 def add_many(rows: list[dict]) -> None:
@@ -63,8 +72,9 @@ def add_many(rows: list[dict]) -> None:
 def rule_set_for(region: Region) -> str:
     """The rule set named by the region or its nearest ancestor; `national` by default."""
     codes = [c for c in region.path.strip("/").split("/") if c]
-    named = dict(db.session.execute(
-        select(Region.code, Region.rule_set).where(Region.code.in_(codes))).all())
+    named = dict(
+        db.session.execute(select(Region.code, Region.rule_set).where(Region.code.in_(codes))).all()
+    )
     for code in reversed(codes):
         if named.get(code):
             return named[code]
@@ -75,29 +85,45 @@ def rural_population(region: Region) -> int:
     """The region's own figure, else the sum of its villages'."""
     if region.rural_population is not None:
         return region.rural_population
-    return db.session.scalar(
-        select(func.coalesce(func.sum(Region.rural_population), 0)).where(
-            Region.path.startswith(region.path), Region.level == "village")) or 0
+    return (
+        db.session.scalar(
+            select(func.coalesce(func.sum(Region.rural_population), 0)).where(
+                Region.path.startswith(region.path), Region.level == "village"
+            )
+        )
+        or 0
+    )
 
 
 def incidence(region: Region) -> dict:
     """贫困发生率 now, with the counts it comes from (DOMAIN.md)."""
     poor_people, poor_households = db.session.execute(
-        select(func.coalesce(func.sum(Household.size), 0), func.count())
-        .where(Household.region_path.startswith(region.path), Household.registered.is_(True),
-               Household.status.in_(("poor", "returned")))).one()
+        select(func.coalesce(func.sum(Household.size), 0), func.count()).where(
+            Household.region_path.startswith(region.path),
+            Household.registered.is_(True),
+            Household.status.in_(("poor", "returned")),
+        )
+    ).one()
     population = rural_population(region)
-    return {"incidence_rate": incidence_rate(int(poor_people), population),
-            "poor_people_not_exited": int(poor_people),
-            "poor_households_not_exited": int(poor_households),
-            "rural_population": population}
+    return {
+        "incidence_rate": incidence_rate(int(poor_people), population),
+        "poor_people_not_exited": int(poor_people),
+        "poor_households_not_exited": int(poor_households),
+        "rural_population": population,
+    }
 
 
 def to_dict(region: Region, with_incidence: bool = False) -> dict:
     """A region as the API shows it."""
-    out = {"code": region.code, "name": region.name, "level": region.level,
-           "parent_code": region.parent_code, "rural_population": region.rural_population,
-           "is_poor": region.is_poor, "rule_set": region.rule_set}
+    out = {
+        "code": region.code,
+        "name": region.name,
+        "level": region.level,
+        "parent_code": region.parent_code,
+        "rural_population": region.rural_population,
+        "is_poor": region.is_poor,
+        "rule_set": region.rule_set,
+    }
     if with_incidence:
         out.update(incidence(region))
         out["rule_set_in_force"] = rule_set_for(region)

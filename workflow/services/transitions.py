@@ -19,7 +19,6 @@ from workflow.errors import (
     Forbidden,
     NotFound,
     TransitionNotAllowed,
-    ValidationFailed,
     VersionConflict,
 )
 from workflow.extensions import db
@@ -29,8 +28,19 @@ from workflow.services.actors import Actor
 
 logger = logging.getLogger(__name__)
 
-_COLUMNS = (Case.id, Case.kind, Case.state, Case.version, Case.year, Case.rule_set, Case.data,
-            Case.region_path, Case.household_id, Case.window_id, Case.village_code)
+_COLUMNS = (
+    Case.id,
+    Case.kind,
+    Case.state,
+    Case.version,
+    Case.year,
+    Case.rule_set,
+    Case.data,
+    Case.region_path,
+    Case.household_id,
+    Case.window_id,
+    Case.village_code,
+)
 
 
 @dataclass
@@ -63,11 +73,21 @@ def _fail(outcome: Outcome, case_id: int, err: ExitflowError) -> None:
     outcome.errors[case_id] = err
 
 
-def fire_many(trigger: str, case_ids: list[int], actor: Actor, payload: dict, now: datetime, *,
-              via: str = VIA_TRANSITION, expected_versions: dict[int, int] | None = None,
-              all_or_nothing: bool = False, extra_facts: dict | None = None,
-              audit_data: dict | None = None, rows: dict | None = None,
-              payloads: dict[int, dict] | None = None) -> Outcome:
+def fire_many(
+    trigger: str,
+    case_ids: list[int],
+    actor: Actor,
+    payload: dict,
+    now: datetime,
+    *,
+    via: str = VIA_TRANSITION,
+    expected_versions: dict[int, int] | None = None,
+    all_or_nothing: bool = False,
+    extra_facts: dict | None = None,
+    audit_data: dict | None = None,
+    rows: dict | None = None,
+    payloads: dict[int, dict] | None = None,
+) -> Outcome:
     """Fire `trigger` on every case, write side rows and audit records; caller commits."""
     outcome = Outcome()
     rows = rows if rows is not None else load_rows(case_ids)
@@ -87,11 +107,17 @@ def fire_many(trigger: str, case_ids: list[int], actor: Actor, payload: dict, no
     for row in candidates:
         data = dict(row.data or {})
         rules = load_rule_set(row.rule_set)
-        firing = Firing(state=row.state, actor_id=actor.id, actor_role=actor.role,
-                        actor_name=actor.display_name,
-                        payload=payloads.get(row.id, payload) if payloads else payload,
-                        case_data=data,
-                        rules=rules, today=today, facts=known[row.id])
+        firing = Firing(
+            state=row.state,
+            actor_id=actor.id,
+            actor_role=actor.role,
+            actor_name=actor.display_name,
+            payload=payloads.get(row.id, payload) if payloads else payload,
+            case_data=data,
+            rules=rules,
+            today=today,
+            facts=known[row.id],
+        )
         try:
             effects.prepare(trigger, row, firing, actor, now)
             machines.fire(row.kind, trigger, firing)
@@ -103,8 +129,13 @@ def fire_many(trigger: str, case_ids: list[int], actor: Actor, payload: dict, no
         failed_ids = {f["id"] for f in outcome.failed}
         for row, _ in fired:
             if row.id not in failed_ids:
-                outcome.failed.append({"id": row.id, "status": 409,
-                                       "detail": "未执行:同批其他案件未通过 (all_or_nothing)"})
+                outcome.failed.append(
+                    {
+                        "id": row.id,
+                        "status": 409,
+                        "detail": "未执行:同批其他案件未通过 (all_or_nothing)",
+                    }
+                )
         return outcome
     _apply(trigger, fired, actor, now, audit_data or {})
     for row, firing in fired:
@@ -126,15 +157,27 @@ def _check_access(row, case_id, trigger, actor, via, expected_versions) -> None:
     if actor.role not in spec.roles:
         raise Forbidden(f"角色 {actor.role} 不能进行「{spec.label}」 (role not allowed)")
     if spec.via != via:
-        raise TransitionNotAllowed(f"「{spec.label}」只能通过{_VIA_LABEL.get(spec.via, spec.via)}进行")
-    if expected_versions and case_id in expected_versions and expected_versions[case_id] != row.version:
+        raise TransitionNotAllowed(
+            f"「{spec.label}」只能通过{_VIA_LABEL.get(spec.via, spec.via)}进行"
+        )
+    if (
+        expected_versions
+        and case_id in expected_versions
+        and expected_versions[case_id] != row.version
+    ):
         raise VersionConflict(
             f"案件 {case_id} 已被修改(当前版本 {row.version},您看到的是 "
-            f"{expected_versions[case_id]}),请刷新后重试", current_version=row.version)
+            f"{expected_versions[case_id]}),请刷新后重试",
+            current_version=row.version,
+        )
 
 
-_VIA_LABEL = {"publicity": "发布公示", "sweep": "公示期满自动处理", "objection": "公开异议渠道",
-              "evaluation": "第三方评估"}
+_VIA_LABEL = {
+    "publicity": "发布公示",
+    "sweep": "公示期满自动处理",
+    "objection": "公开异议渠道",
+    "evaluation": "第三方评估",
+}
 
 
 def _apply(trigger, fired, actor, now, audit_data) -> None:
@@ -142,48 +185,101 @@ def _apply(trigger, fired, actor, now, audit_data) -> None:
         return
     with_data = [(r, f) for r, f in fired if f.case_data != (r.data or {})]
     plain = [(r, f) for r, f in fired if f.case_data == (r.data or {})]
-    stmt = (update(Case.__table__)
-            .where(Case.__table__.c.id == bindparam("b_id"),
-                   Case.__table__.c.version == bindparam("b_version")))
+    stmt = update(Case.__table__).where(
+        Case.__table__.c.id == bindparam("b_id"), Case.__table__.c.version == bindparam("b_version")
+    )
     changed = 0
     if plain:
-        params = [{"b_id": r.id, "b_version": r.version, "state": f.state,
-                   "version": r.version + 1, "updated_at": now} for r, f in plain]
+        params = [
+            {
+                "b_id": r.id,
+                "b_version": r.version,
+                "state": f.state,
+                "version": r.version + 1,
+                "updated_at": now,
+            }
+            for r, f in plain
+        ]
         changed += db.session.execute(
-            stmt.values(state=bindparam("state"), version=bindparam("version"),
-                        updated_at=bindparam("updated_at")), params,
-            execution_options={"synchronize_session": False}).rowcount
+            stmt.values(
+                state=bindparam("state"),
+                version=bindparam("version"),
+                updated_at=bindparam("updated_at"),
+            ),
+            params,
+            execution_options={"synchronize_session": False},
+        ).rowcount
     if with_data:
-        params = [{"b_id": r.id, "b_version": r.version, "state": f.state,
-                   "version": r.version + 1, "updated_at": now, "data": f.case_data}
-                  for r, f in with_data]
+        params = [
+            {
+                "b_id": r.id,
+                "b_version": r.version,
+                "state": f.state,
+                "version": r.version + 1,
+                "updated_at": now,
+                "data": f.case_data,
+            }
+            for r, f in with_data
+        ]
         changed += db.session.execute(
-            stmt.values(state=bindparam("state"), version=bindparam("version"),
-                        updated_at=bindparam("updated_at"), data=bindparam("data")), params,
-            execution_options={"synchronize_session": False}).rowcount
+            stmt.values(
+                state=bindparam("state"),
+                version=bindparam("version"),
+                updated_at=bindparam("updated_at"),
+                data=bindparam("data"),
+            ),
+            params,
+            execution_options={"synchronize_session": False},
+        ).rowcount
     if changed != len(fired):
         db.session.rollback()
         raise VersionConflict("案件已被他人同时修改,请刷新后重试 (concurrent update)")
     effects.apply(trigger, fired, actor, now)
     entries = []
     for r, f in fired:
-        entries.append(audit.Entry(
-            case_id=r.id, case_version=r.version + 1, kind=r.kind, trigger=trigger,
-            from_state=r.state, to_state=f.state, actor_id=actor.id,
-            actor_username=actor.username, actor_role=actor.role, at=now,
-            data={**effects.audit_payload(trigger, f.payload), **audit_data},
-        ))
+        entries.append(
+            audit.Entry(
+                case_id=r.id,
+                case_version=r.version + 1,
+                kind=r.kind,
+                trigger=trigger,
+                from_state=r.state,
+                to_state=f.state,
+                actor_id=actor.id,
+                actor_username=actor.username,
+                actor_role=actor.role,
+                at=now,
+                data={**effects.audit_payload(trigger, f.payload), **audit_data},
+            )
+        )
     audit.append(entries)
 
 
-def fire_one(trigger: str, case_id: int, actor: Actor, payload: dict, now: datetime, *,
-             via: str = VIA_TRANSITION, expected_version: int | None = None,
-             extra_facts: dict | None = None, audit_data: dict | None = None) -> tuple[str, int]:
+def fire_one(
+    trigger: str,
+    case_id: int,
+    actor: Actor,
+    payload: dict,
+    now: datetime,
+    *,
+    via: str = VIA_TRANSITION,
+    expected_version: int | None = None,
+    extra_facts: dict | None = None,
+    audit_data: dict | None = None,
+) -> tuple[str, int]:
     """Fire on one case; (new state, new version) or the error of its failure."""
     expected = {case_id: expected_version} if expected_version is not None else None
-    outcome = fire_many(trigger, [case_id], actor, payload, now, via=via,
-                        expected_versions=expected, extra_facts=extra_facts,
-                        audit_data=audit_data)
+    outcome = fire_many(
+        trigger,
+        [case_id],
+        actor,
+        payload,
+        now,
+        via=via,
+        expected_versions=expected,
+        extra_facts=extra_facts,
+        audit_data=audit_data,
+    )
     if outcome.failed:
         raise outcome.errors[case_id]
     return outcome.states[case_id], outcome.versions[case_id]

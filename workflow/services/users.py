@@ -20,8 +20,13 @@ from workflow.models.users import ROLES
 logger = logging.getLogger(__name__)
 
 # The level of region each role acts within (DOMAIN.md "Who uses it").
-ROLE_LEVELS = {"village": "village", "township": "township", "county": "county",
-               "city": "city", "province": "province"}
+ROLE_LEVELS = {
+    "village": "village",
+    "township": "township",
+    "county": "county",
+    "city": "city",
+    "province": "province",
+}
 # scrypt (werkzeug's default) in production; tests set a cheap method in config.
 HASH_METHOD = {"method": "scrypt"}
 _DUMMY_HASH = generate_password_hash("not-a-real-password")
@@ -40,8 +45,15 @@ def password_problem(password: str) -> str | None:
     return None
 
 
-def create(username: str, password: str, role: str, region_code: str | None,
-           display_name: str | None, now: datetime, commit: bool = True) -> User:
+def create(
+    username: str,
+    password: str,
+    role: str,
+    region_code: str | None,
+    display_name: str | None,
+    now: datetime,
+    commit: bool = True,
+) -> User:
     """A new user; the region must fit the role (an evaluator may sit at any level)."""
     errors: dict[str, list[str]] = {}
     if role not in ROLES:
@@ -61,10 +73,16 @@ def create(username: str, password: str, role: str, region_code: str | None,
         raise ValidationFailed("用户信息有误", errors)
     if db.session.scalar(select(User.id).where(User.username == username)):
         raise Conflict(f"用户名 {username} 已存在")
-    user = User(username=username, display_name=display_name or username,
-                password_hash=generate_password_hash(password, method=HASH_METHOD["method"]), role=role,
-                region_code=region.code if region else None,
-                region_path=region.path if region else "/", active=True, created_at=now)
+    user = User(
+        username=username,
+        display_name=display_name or username,
+        password_hash=generate_password_hash(password, method=HASH_METHOD["method"]),
+        role=role,
+        region_code=region.code if region else None,
+        region_path=region.path if region else "/",
+        active=True,
+        created_at=now,
+    )
     db.session.add(user)
     if commit:
         db.session.commit()
@@ -86,8 +104,15 @@ def issue_token(user: User, now: datetime, hours: int) -> tuple[str, datetime]:
     """A new bearer token and its expiry; only the hash is stored."""
     token = secrets.token_urlsafe(32)
     expires = now + timedelta(hours=hours)
-    db.session.add(ApiToken(token_hash=_hash(token), user_id=user.id, created_at=now,
-                            expires_at=expires, revoked=False))
+    db.session.add(
+        ApiToken(
+            token_hash=_hash(token),
+            user_id=user.id,
+            created_at=now,
+            expires_at=expires,
+            revoked=False,
+        )
+    )
     db.session.commit()
     return token, expires
 
