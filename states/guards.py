@@ -8,7 +8,7 @@ from datetime import date
 from typing import Any
 
 
-@dataclass
+@dataclass(slots=True)
 class Firing:
     """What a guard sees when a trigger fires on one case: the model handed to `transitions`."""
 

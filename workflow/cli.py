@@ -88,7 +88,7 @@ def _print_logins(logins: dict | None, password: str) -> None:
         "province1",
         "evaluator1",
     ]
-    click.echo("demo logins (password: %s): %s" % (password, ", ".join(names)))
+    click.echo(f"demo logins (password: {password}): {', '.join(names)}")
 
 
 @click.command("create-user")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import event, text
+import json
+
+from sqlalchemy import Integer, String, any_, bindparam, event, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Engine
 
 from workflow.extensions import db
@@ -27,6 +30,8 @@ def configure_engine(engine: Engine) -> None:
         if engine.url.database not in (None, "", ":memory:"):
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA cache_size=-65536")  # 64 MiB: county batches touch many pages
+            cur.execute("PRAGMA temp_store=MEMORY")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -47,3 +52,20 @@ def lock_audit_chain() -> None:
 def is_postgres() -> bool:
     """Whether the session is bound to PostgreSQL."""
     return db.session.get_bind().dialect.name == "postgresql"
+
+
+def id_in(column, ids: list[int]):
+    """`column IN ids` as one bound parameter, whatever the number of ids.
+
+    A literal IN list costs SQLAlchemy a bound parameter per id to compile and
+    hits SQLite's and PostgreSQL's parameter limits; a JSON array (SQLite) or an
+    array (PostgreSQL) is one parameter.
+    """
+    if db.session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(ids), type_=ARRAY(Integer)))
+    values = (
+        text("SELECT value FROM json_each(:ids)")
+        .bindparams(bindparam("ids", json.dumps(list(ids)), type_=String))
+        .columns(value=Integer)
+    )
+    return column.in_(values)

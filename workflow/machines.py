@@ -96,3 +96,38 @@ def fire(kind: str, trigger: str, firing: Firing) -> str:
     if not done:
         raise TransitionNotAllowed(explain(kind, trigger, firing), trigger=trigger, state=before)
     return firing.state
+
+
+def fire_batch(kind: str, trigger: str, firings: list[Firing]) -> list[TransitionNotAllowed | None]:
+    """Fire a trigger on many cases; per firing, None on success or the refusal.
+
+    The machine's choice depends only on the state and on which guards pass
+    (guards are pure functions of the firing and there are no callbacks), so
+    the machine is fired once per distinct (state, guard outcomes) and its
+    verdict applied to every case of that class: a batch of ten thousand cases
+    costs ten thousand guard checks, not ten thousand trips through `transitions`.
+    Refusals are always fired and explained one by one.
+    """
+    proc = procedure(kind)
+    names: dict[str, tuple[str, ...]] = {}
+    verdicts: dict[tuple, str] = {}
+    results: list[TransitionNotAllowed | None] = []
+    for firing in firings:
+        state = firing.state
+        if state not in names:
+            names[state] = tuple(
+                dict.fromkeys(
+                    n for conditions in proc.guards_for(trigger, state) for n in conditions
+                )
+            )
+        key = (state, tuple(GUARDS[n](firing) is None for n in names[state]))
+        if key in verdicts:
+            firing.state = verdicts[key]
+            results.append(None)
+            continue
+        try:
+            verdicts[key] = fire(kind, trigger, firing)
+            results.append(None)
+        except TransitionNotAllowed as err:
+            results.append(err)
+    return results

@@ -1,7 +1,7 @@
 """The stored rows of exitflow (SQLAlchemy 2 typed models)."""
 
 from workflow.models.audit import AuditRecord
-from workflow.models.cases import Case, SignOff
+from workflow.models.cases import Case, CaseData, SignOff
 from workflow.models.evaluation import Evaluation, EvaluationSample, Finding
 from workflow.models.households import Household, Member
 from workflow.models.publicity import Notice, Objection, PublicityWindow, WindowCase
@@ -12,6 +12,7 @@ __all__ = [
     "ApiToken",
     "AuditRecord",
     "Case",
+    "CaseData",
     "Evaluation",
     "EvaluationSample",
     "Finding",

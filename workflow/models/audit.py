@@ -15,8 +15,9 @@ class AuditRecord(db.Model):
 
     __tablename__ = "audit_records"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    seq: Mapped[int] = mapped_column(Integer, unique=True)  # position in the chain, from 1
+    # The position in the chain, from 1; the primary key (on SQLite the rowid
+    # itself, so appending maintains no extra index).
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     case_id: Mapped[int | None] = mapped_column(Integer, index=True)
     case_version: Mapped[int | None] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(20))

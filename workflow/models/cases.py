@@ -13,7 +13,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from workflow.extensions import JSONType, UTCDateTime, db
 
@@ -26,7 +26,6 @@ class Case(db.Model):
         UniqueConstraint("kind", "household_id", "year", name="uq_cases_household_year"),
         UniqueConstraint("kind", "region_code", "year", name="uq_cases_region_year"),
         Index("ix_cases_path_state", "region_path", "state"),
-        Index("ix_cases_kind_year_state", "kind", "year", "state"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -39,10 +38,29 @@ class Case(db.Model):
     state: Mapped[str] = mapped_column(String(32))
     version: Mapped[int] = mapped_column(Integer, default=1)
     rule_set: Mapped[str] = mapped_column(String(40))
-    data: Mapped[dict] = mapped_column(JSONType, default=dict)
     window_id: Mapped[int | None] = mapped_column(Integer, index=True)  # current publicity
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    details: Mapped[CaseData | None] = relationship(lazy="select", uselist=False, viewonly=True)
+
+    @property
+    def data(self) -> dict:
+        """The step data (from case_data)."""
+        return dict(self.details.data) if self.details else {}
+
+
+class CaseData(db.Model):
+    """A case's step data (survey, appraisal, …), apart from the narrow, hot `cases` row.
+
+    A county batch rewrites the state of thousands of cases; keeping the JSON
+    elsewhere keeps those rows (and the pages the batch dirties) small.
+    """
+
+    __tablename__ = "case_data"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    data: Mapped[dict] = mapped_column(JSONType, default=dict)
 
 
 class SignOff(db.Model):

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
 from workflow.clock import as_utc
 from workflow.database import lock_audit_chain
@@ -54,13 +54,82 @@ def record_hash(
     actor_id,
     actor_username,
     actor_role,
-    at,
+    stamp,
     data_json,
     prev_hash,
 ) -> str:
-    """The sha256 of one record's fields, including the previous record's hash."""
-    body = canonical(
-        [
+    """The sha256 of one record's fields (time as _stamp text), including the previous hash."""
+    # Fields joined by the unit separator: codes and usernames cannot hold it and
+    # the JSON escapes control characters, so the joined text is unambiguous.
+    body = (
+        f"{seq}\x1f{_s(case_id)}\x1f{_s(case_version)}\x1f{kind}\x1f{trigger}\x1f"
+        f"{_s(from_state)}\x1f{_s(to_state)}\x1f{_s(actor_id)}\x1f{actor_username}\x1f"
+        f"{actor_role}\x1f{stamp}\x1f{data_json}\x1f{prev_hash}"
+    )
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _s(value) -> object:
+    return "" if value is None else value
+
+
+_COLUMNS = (
+    "seq",
+    "case_id",
+    "case_version",
+    "kind",
+    "trigger",
+    "from_state",
+    "to_state",
+    "actor_id",
+    "actor_username",
+    "actor_role",
+    "at",
+    "data_json",
+    "prev_hash",
+    "hash",
+)
+
+
+def append(entries: list[Entry]) -> None:
+    """Append records in order, in the caller's transaction, under the chain lock."""
+    for e in entries:
+        _append(
+            e.trigger,
+            e.actor_id,
+            e.actor_username,
+            e.actor_role,
+            e.at,
+            [(e.case_id, e.case_version, e.kind, e.from_state, e.to_state, e.data)],
+        )
+
+
+def append_transitions(trigger: str, actor, at: datetime, changes: list[tuple]) -> None:
+    """Append one record per (case_id, case_version, kind, from, to, data) of a batch."""
+    _append(trigger, actor.id, actor.username, actor.role, at, changes)
+
+
+def _append(trigger, actor_id, username, role, at, changes) -> None:
+    if not changes:
+        return
+    lock_audit_chain()
+    last = db.session.execute(
+        select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()).limit(1)
+    ).first()
+    seq, prev = (last.seq, last.hash) if last else (0, GENESIS)
+    conn = db.session.connection()
+    utc = as_utc(at)
+    stamp = _stamp(utc)
+    # What SQLAlchemy's SQLite DateTime would store (naive UTC text).
+    stored = utc.strftime("%Y-%m-%d %H:%M:%S.%f") if conn.dialect.name == "sqlite" else utc
+    rows = []
+    spelled: dict[int, str] = {}  # the cases of a batch share their data dict: spell it once
+    for case_id, case_version, kind, from_state, to_state, data in changes:
+        seq += 1
+        data_json = spelled.get(id(data))
+        if data_json is None:
+            data_json = spelled[id(data)] = canonical(data)
+        digest = record_hash(
             seq,
             case_id,
             case_version,
@@ -69,64 +138,39 @@ def record_hash(
             from_state,
             to_state,
             actor_id,
-            actor_username,
-            actor_role,
-            _stamp(at),
-            data_json,
-            prev_hash,
-        ]
-    )
-    return hashlib.sha256(body.encode()).hexdigest()
-
-
-def append(entries: list[Entry]) -> None:
-    """Append records in order, in the caller's transaction, under the chain lock."""
-    if not entries:
-        return
-    lock_audit_chain()
-    last = db.session.execute(
-        select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()).limit(1)
-    ).first()
-    seq, prev = (last.seq, last.hash) if last else (0, GENESIS)
-    rows = []
-    for e in entries:
-        seq += 1
-        data_json = canonical(e.data)
-        digest = record_hash(
-            seq,
-            e.case_id,
-            e.case_version,
-            e.kind,
-            e.trigger,
-            e.from_state,
-            e.to_state,
-            e.actor_id,
-            e.actor_username,
-            e.actor_role,
-            e.at,
+            username,
+            role,
+            stamp,
             data_json,
             prev,
         )
         rows.append(
-            {
-                "seq": seq,
-                "case_id": e.case_id,
-                "case_version": e.case_version,
-                "kind": e.kind,
-                "trigger": e.trigger,
-                "from_state": e.from_state,
-                "to_state": e.to_state,
-                "actor_id": e.actor_id,
-                "actor_username": e.actor_username,
-                "actor_role": e.actor_role,
-                "at": e.at,
-                "data_json": data_json,
-                "prev_hash": prev,
-                "hash": digest,
-            }
+            (
+                seq,
+                case_id,
+                case_version,
+                kind,
+                trigger,
+                from_state,
+                to_state,
+                actor_id,
+                username,
+                role,
+                stored,
+                data_json,
+                prev,
+                digest,
+            )
         )
         prev = digest
-    db.session.execute(insert(AuditRecord), rows)
+    # The hot path of every batch: one DBAPI executemany, no per-row ORM or
+    # type processing (the values above are already in the driver's terms).
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = (
+        f"INSERT INTO audit_records ({', '.join(_COLUMNS)}) "
+        f"VALUES ({', '.join([mark] * len(_COLUMNS))})"
+    )
+    conn.exec_driver_sql(sql, rows)
 
 
 @dataclass
@@ -175,7 +219,7 @@ def verify(batch: int = 5000) -> VerifyResult:
                 r.actor_id,
                 r.actor_username,
                 r.actor_role,
-                r.at,
+                _stamp(r.at),
                 r.data_json,
                 r.prev_hash,
             )

@@ -11,7 +11,7 @@ from states.procedure import VIA_TRANSITION
 from states.registry import PROCEDURES, procedure
 from workflow.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from workflow.extensions import db
-from workflow.models import AuditRecord, Case, Household, Objection, Region, SignOff
+from workflow.models import AuditRecord, Case, CaseData, Household, Objection, Region, SignOff
 from workflow.services import audit
 from workflow.services.actors import Actor
 from workflow.services.regions import rule_set_for
@@ -72,7 +72,6 @@ def open_household_cases(
                 "state": "planned",
                 "version": 1,
                 "rule_set": rule_sets[h.village_code],
-                "data": {},
                 "created_at": now,
                 "updated_at": now,
             }
@@ -80,6 +79,7 @@ def open_household_cases(
     ids = list(
         db.session.scalars(insert(Case).returning(Case.id, sort_by_parameter_order=True), rows)
     )
+    db.session.execute(insert(CaseData), [{"case_id": cid, "data": {}} for cid in ids])
     audit.append(
         [
             audit.Entry(

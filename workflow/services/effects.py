@@ -17,18 +17,43 @@ from workflow.services.actors import Actor
 # Step data kept on the case under these keys, with who and when.
 _STEP_KEYS = {
     "appraise": "appraisal",
-    "approve": "approval",
-    "announce": "announcement",
-    "record_exit": "exit_record",
     "defer": "deferral",
     "reject": "rejection",
     "review": "review",
     "confirm": "confirmation",
 }
+# Steps whose guards and effects never read or write the case's data: a batch of
+# them loads and rewrites no JSON (who approved, when, with what note, is in the
+# audit record).
+_NO_DATA = {
+    "approve",
+    "announce",
+    "record_exit",
+    "publicize",
+    "evaluate",
+    "fail_evaluation",
+    "object",
+    "uphold_objection",
+}
+
+
+_PREPARED = {"submit_survey", "close_window", "dismiss_objection", *_STEP_KEYS}
+
+
+def prepares(trigger: str) -> bool:
+    """Whether the trigger stages case data before firing."""
+    return trigger in _PREPARED
+
+
+def uses_case_data(trigger: str) -> bool:
+    """Whether the trigger's guards or effects read or write the case's data."""
+    return trigger not in _NO_DATA
 
 
 def prepare(trigger: str, row, firing: Firing, actor: Actor, now: datetime) -> None:
     """Validate the trigger's data in the case's context and stage the case data it sets."""
+    if trigger not in _PREPARED:
+        return
     data = firing.case_data
     stamp = {
         "by": actor.username,

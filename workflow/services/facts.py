@@ -8,20 +8,20 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from workflow.clock import as_utc
+from workflow.database import id_in
 from workflow.extensions import db
 from workflow.models import Objection, PublicityWindow, SignOff
 
 
 def _verify_signoffs(case_ids: list[int]) -> dict[int, list]:
     out: dict[int, list] = defaultdict(list)
-    for chunk in chunks(case_ids):
-        rows = db.session.execute(
-            select(SignOff.case_id, SignOff.round, SignOff.user_id, SignOff.result).where(
-                SignOff.case_id.in_(chunk), SignOff.step == "verify"
-            )
+    rows = db.session.execute(
+        select(SignOff.case_id, SignOff.round, SignOff.user_id, SignOff.result).where(
+            id_in(SignOff.case_id, case_ids), SignOff.step == "verify"
         )
-        for r in rows:
-            out[r.case_id].append(r)
+    )
+    for r in rows:
+        out[r.case_id].append(r)
     return out
 
 
@@ -31,33 +31,45 @@ def chunks(ids: list[int], size: int = 5000):
         yield ids[i : i + size]
 
 
-def load(trigger: str, rows: list, payload: dict, now: datetime, extra: dict | None) -> dict:
-    """Facts per case id for the guards of `trigger`."""
-    facts: dict[int, dict] = {r.id: dict(extra or {}) for r in rows}
+def load(trigger: str, rows: list, payload: dict, actor, now: datetime, extra: dict | None) -> dict:
+    """Facts per case id for the guards of `trigger` (guards only read them: shared dicts)."""
     ids = [r.id for r in rows]
     if trigger == "verify":
         signoffs = _verify_signoffs(ids)
+        facts = {}
         for r in rows:
-            round_ = (r.data or {}).get("verification_round", 1)
-            survey, appraisal = (
-                (r.data or {}).get("survey", {}),
-                (r.data or {}).get("appraisal", {}),
-            )
+            data = r.data or {}
+            round_ = data.get("verification_round", 1)
+            survey, appraisal = data.get("survey", {}), data.get("appraisal", {})
             this_round = [s for s in signoffs.get(r.id, []) if s.round == round_]
-            facts[r.id].update(
-                signed_ids={s.user_id for s in this_round},
-                passing_ids={s.user_id for s in this_round if s.result == "pass"},
-                surveyor_ids={survey.get("by_id")} - {None},
-                surveyor_names=set(survey.get("surveyors", [])),
-                appraiser_ids={appraisal.get("by_id")} - {None},
+            facts[r.id] = {
+                **(extra or {}),
+                "signed_ids": {s.user_id for s in this_round},
+                "passing_ids": {s.user_id for s in this_round if s.result == "pass"},
+                "surveyor_ids": {survey.get("by_id")} - {None},
+                "surveyor_names": set(survey.get("surveyors", [])),
+                "appraiser_ids": {appraisal.get("by_id")} - {None},
+            }
+        return facts
+    if trigger == "approve":
+        # Only whether the approver is among the verifiers matters: ask for
+        # the approver's own sign-offs (usually none), not everyone's.
+        signed = set(
+            db.session.scalars(
+                select(SignOff.case_id).where(
+                    SignOff.user_id == actor.id,
+                    SignOff.step == "verify",
+                    id_in(SignOff.case_id, ids),
+                )
             )
-    elif trigger == "approve":
-        signoffs = _verify_signoffs(ids)
-        for r in rows:
-            facts[r.id]["verifier_ids"] = {s.user_id for s in signoffs.get(r.id, [])}
-    elif trigger in ("dismiss_objection", "uphold_objection"):
-        facts.update(_objection_facts(rows, payload.get("objection_id"), now))
-    return facts
+        )
+        verifier = {**(extra or {}), "verifier_ids": {actor.id}}
+        other = {**(extra or {}), "verifier_ids": set()}
+        return {i: verifier if i in signed else other for i in ids}
+    if trigger in ("dismiss_objection", "uphold_objection"):
+        return _objection_facts(rows, payload.get("objection_id"), now)
+    shared = dict(extra or {})
+    return dict.fromkeys(ids, shared)
 
 
 def _objection_facts(rows: list, objection_id, now: datetime) -> dict[int, dict]:

@@ -13,7 +13,7 @@ from states.calendar import SHANGHAI
 from notices import render_pdf
 from workflow.errors import NotFound
 from workflow.extensions import db
-from workflow.models import Case, Household, Notice, PublicityWindow, WindowCase
+from workflow.models import Case, CaseData, Household, Notice, PublicityWindow, WindowCase
 
 logger = logging.getLogger(__name__)
 
@@ -30,8 +30,11 @@ STEPS = {
 def window_context(window: PublicityWindow, notice: Notice) -> dict:
     """The notice of a window as a plain dict: no ID numbers, phones or health data."""
     rows = db.session.execute(
-        select(WindowCase.position, Household.group, Household.head_name, Household.size, Case.data)
+        select(
+            WindowCase.position, Household.group, Household.head_name, Household.size, CaseData.data
+        )
         .join(Case, Case.id == WindowCase.case_id)
+        .join(CaseData, CaseData.case_id == Case.id)
         .join(Household, Household.id == Case.household_id)
         .where(WindowCase.window_id == window.id)
         .order_by(WindowCase.position)

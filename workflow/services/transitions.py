@@ -14,6 +14,7 @@ from states.registry import procedure
 from states.rules import load_rule_set
 from workflow import machines
 from workflow.clock import local_today
+from workflow.database import id_in
 from workflow.errors import (
     ExitflowError,
     Forbidden,
@@ -22,7 +23,7 @@ from workflow.errors import (
     VersionConflict,
 )
 from workflow.extensions import db
-from workflow.models import Case
+from workflow.models import Case, CaseData
 from workflow.services import audit, effects, facts
 from workflow.services.actors import Actor
 
@@ -35,7 +36,6 @@ _COLUMNS = (
     Case.version,
     Case.year,
     Case.rule_set,
-    Case.data,
     Case.region_path,
     Case.household_id,
     Case.window_id,
@@ -58,14 +58,13 @@ class Outcome:
         return {"succeeded": self.succeeded, "failed": self.failed}
 
 
-def load_rows(case_ids: list[int]) -> dict[int, object]:
+def load_rows(case_ids: list[int], with_data: bool = True) -> dict[int, object]:
     """Case rows by id, locked for update on PostgreSQL (SQLite holds the write lock)."""
-    found = {}
-    for chunk in facts.chunks(sorted(set(case_ids))):
-        stmt = select(*_COLUMNS).where(Case.id.in_(chunk)).order_by(Case.id).with_for_update()
-        for row in db.session.execute(stmt):
-            found[row.id] = row
-    return found
+    stmt = select(*_COLUMNS).where(id_in(Case.id, sorted(set(case_ids)))).order_by(Case.id)
+    if with_data:
+        stmt = stmt.add_columns(CaseData.data).outerjoin(CaseData, CaseData.case_id == Case.id)
+    stmt = stmt.with_for_update(of=Case)
+    return {row.id: row for row in db.session.execute(stmt)}
 
 
 def _fail(outcome: Outcome, case_id: int, err: ExitflowError) -> None:
@@ -90,7 +89,8 @@ def fire_many(
 ) -> Outcome:
     """Fire `trigger` on every case, write side rows and audit records; caller commits."""
     outcome = Outcome()
-    rows = rows if rows is not None else load_rows(case_ids)
+    needs_data = effects.uses_case_data(trigger)
+    rows = rows if rows is not None else load_rows(case_ids, with_data=needs_data)
     today = local_today(now)
     candidates = []
     for case_id in dict.fromkeys(case_ids):
@@ -101,30 +101,43 @@ def fire_many(
             _fail(outcome, case_id, err)
             continue
         candidates.append(row)
-    known = facts.load(trigger, candidates, payload, now, extra_facts)
-    # Facts for objections depend on the payload; per-case payloads are for bulk steps.
-    fired = []
+    known = facts.load(trigger, candidates, payload, actor, now, extra_facts)
+    rule_sets: dict[str, object] = {}
+    firings, prepared = [], []
+    prepares = effects.prepares(trigger)
     for row in candidates:
-        data = dict(row.data or {})
-        rules = load_rule_set(row.rule_set)
+        rules = rule_sets.get(row.rule_set)
+        if rules is None:
+            rules = rule_sets[row.rule_set] = load_rule_set(row.rule_set)
         firing = Firing(
-            state=row.state,
-            actor_id=actor.id,
-            actor_role=actor.role,
-            actor_name=actor.display_name,
-            payload=payloads.get(row.id, payload) if payloads else payload,
-            case_data=data,
-            rules=rules,
-            today=today,
-            facts=known[row.id],
+            row.state,
+            actor.id,
+            actor.role,
+            actor.display_name,
+            payloads.get(row.id, payload) if payloads else payload,
+            dict(row.data or {}) if needs_data else {},
+            rules,
+            today,
+            known[row.id],
         )
-        try:
-            effects.prepare(trigger, row, firing, actor, now)
-            machines.fire(row.kind, trigger, firing)
-        except ExitflowError as err:
-            _fail(outcome, row.id, err)
-            continue
-        fired.append((row, firing))
+        if prepares:
+            try:
+                effects.prepare(trigger, row, firing, actor, now)
+            except ExitflowError as err:
+                _fail(outcome, row.id, err)
+                continue
+        firings.append(firing)
+        prepared.append(row)
+    fired = []
+    kinds = {row.kind for row in prepared}
+    for kind in kinds:
+        group = [(r, f) for r, f in zip(prepared, firings, strict=True) if r.kind == kind]
+        verdicts = machines.fire_batch(kind, trigger, [f for _, f in group])
+        for (row, firing), err in zip(group, verdicts, strict=True):
+            if err is None:
+                fired.append((row, firing))
+            else:
+                _fail(outcome, row.id, err)
     if all_or_nothing and outcome.failed:
         failed_ids = {f["id"] for f in outcome.failed}
         for row, _ in fired:
@@ -137,7 +150,7 @@ def fire_many(
                     }
                 )
         return outcome
-    _apply(trigger, fired, actor, now, audit_data or {})
+    _apply(trigger, fired, actor, now, audit_data or {}, needs_data)
     for row, firing in fired:
         outcome.succeeded.append(row.id)
         outcome.states[row.id] = firing.state
@@ -148,7 +161,9 @@ def fire_many(
 
 
 def _check_access(row, case_id, trigger, actor, via, expected_versions) -> None:
-    if row is None or not (actor.role in ("system", "public") or actor.covers(row.region_path)):
+    if row is None or not (
+        actor.role in ("system", "public") or row.region_path.startswith(actor.region_path)
+    ):
         raise NotFound(f"案件 {case_id} 不存在或不在您的辖区 (case not found)")
     proc = procedure(row.kind)
     spec = proc.triggers.get(trigger)
@@ -180,79 +195,49 @@ _VIA_LABEL = {
 }
 
 
-def _apply(trigger, fired, actor, now, audit_data) -> None:
+def _apply(trigger, fired, actor, now, audit_data, needs_data) -> None:
     if not fired:
         return
-    with_data = [(r, f) for r, f in fired if f.case_data != (r.data or {})]
-    plain = [(r, f) for r, f in fired if f.case_data == (r.data or {})]
-    stmt = update(Case.__table__).where(
-        Case.__table__.c.id == bindparam("b_id"), Case.__table__.c.version == bindparam("b_version")
-    )
+    table = Case.__table__
     changed = 0
-    if plain:
-        params = [
-            {
-                "b_id": r.id,
-                "b_version": r.version,
-                "state": f.state,
-                "version": r.version + 1,
-                "updated_at": now,
-            }
-            for r, f in plain
-        ]
-        changed += db.session.execute(
-            stmt.values(
-                state=bindparam("state"),
-                version=bindparam("version"),
-                updated_at=bindparam("updated_at"),
-            ),
-            params,
-            execution_options={"synchronize_session": False},
-        ).rowcount
+    with_data = [(r, f) for r, f in fired if needs_data and f.case_data != (r.data or {})]
     if with_data:
-        params = [
-            {
-                "b_id": r.id,
-                "b_version": r.version,
-                "state": f.state,
-                "version": r.version + 1,
-                "updated_at": now,
-                "data": f.case_data,
-            }
-            for r, f in with_data
-        ]
-        changed += db.session.execute(
-            stmt.values(
-                state=bindparam("state"),
-                version=bindparam("version"),
-                updated_at=bindparam("updated_at"),
-                data=bindparam("data"),
-            ),
-            params,
-            execution_options={"synchronize_session": False},
-        ).rowcount
+        details = CaseData.__table__
+        db.session.execute(
+            update(details)
+            .where(details.c.case_id == bindparam("b_id"))
+            .values(data=bindparam("data")),
+            [{"b_id": r.id, "data": f.case_data} for r, f in with_data],
+            execution_options=_NO_SYNC,
+        )
+    # Cases move by (from, to) in a few IN-list statements: the rows were read
+    # under the write lock (FOR UPDATE on PostgreSQL), so their state and version
+    # are still what we read; the state in the WHERE re-checks it all the same.
+    groups: dict[tuple[str, str], list[int]] = {}
+    for r, f in fired:
+        groups.setdefault((r.state, f.state), []).append(r.id)
+    for (source, dest), ids in groups.items():
+        stmt = (
+            update(table)
+            .where(id_in(table.c.id, ids), table.c.state == source)
+            .values(state=dest, version=table.c.version + 1, updated_at=now)
+        )
+        changed += db.session.execute(stmt, execution_options=_NO_SYNC).rowcount
     if changed != len(fired):
         db.session.rollback()
         raise VersionConflict("案件已被他人同时修改,请刷新后重试 (concurrent update)")
     effects.apply(trigger, fired, actor, now)
-    entries = []
+    payload_data: dict[int, dict] = {}
+    changes = []
     for r, f in fired:
-        entries.append(
-            audit.Entry(
-                case_id=r.id,
-                case_version=r.version + 1,
-                kind=r.kind,
-                trigger=trigger,
-                from_state=r.state,
-                to_state=f.state,
-                actor_id=actor.id,
-                actor_username=actor.username,
-                actor_role=actor.role,
-                at=now,
-                data={**effects.audit_payload(trigger, f.payload), **audit_data},
-            )
-        )
-    audit.append(entries)
+        key = id(f.payload)
+        if key not in payload_data:  # one dict per distinct payload: shared JSON below
+            payload_data[key] = {**effects.audit_payload(trigger, f.payload), **audit_data}
+        changes.append((r.id, r.version + 1, r.kind, r.state, f.state, payload_data[key]))
+    audit.append_transitions(trigger, actor, now, changes)
+
+
+_NO_SYNC = {"synchronize_session": False}
 
 
 def fire_one(
