@@ -59,14 +59,26 @@ def record_hash(
     prev_hash,
 ) -> str:
     """The sha256 of one record's fields (time as _stamp text), including the previous hash."""
-    # Fields joined by the unit separator: codes and usernames cannot hold it and
-    # the JSON escapes control characters, so the joined text is unambiguous.
-    body = (
-        f"{seq}\x1f{_s(case_id)}\x1f{_s(case_version)}\x1f{kind}\x1f{trigger}\x1f"
-        f"{_s(from_state)}\x1f{_s(to_state)}\x1f{_s(actor_id)}\x1f{actor_username}\x1f"
-        f"{actor_role}\x1f{stamp}\x1f{data_json}\x1f{prev_hash}"
+    head = _head(trigger, actor_id, actor_username, actor_role, stamp, data_json)
+    return _finish(head.copy(), seq, case_id, case_version, kind, from_state, to_state, prev_hash)
+
+
+# Fields are joined by the unit separator: codes and usernames cannot hold it and
+# JSON escapes control characters, so the joined text is unambiguous. What a batch
+# shares (who, when, what data) comes first, so its hash state is computed once.
+def _head(trigger, actor_id, actor_username, actor_role, stamp, data_json):
+    return hashlib.sha256(
+        f"{trigger}\x1f{_s(actor_id)}\x1f{actor_username}\x1f{actor_role}"
+        f"\x1f{stamp}\x1f{data_json}\x1f".encode()
     )
-    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _finish(h, seq, case_id, case_version, kind, from_state, to_state, prev_hash) -> str:
+    h.update(
+        f"{seq}\x1f{_s(case_id)}\x1f{_s(case_version)}\x1f{kind}\x1f{_s(from_state)}"
+        f"\x1f{_s(to_state)}\x1f{prev_hash}".encode()
+    )
+    return h.hexdigest()
 
 
 def _s(value) -> object:
@@ -123,28 +135,27 @@ def _append(trigger, actor_id, username, role, at, changes) -> None:
     # What SQLAlchemy's SQLite DateTime would store (naive UTC text).
     stored = utc.strftime("%Y-%m-%d %H:%M:%S.%f") if conn.dialect.name == "sqlite" else utc
     rows = []
-    spelled: dict[int, str] = {}  # the cases of a batch share their data dict: spell it once
+    append = rows.append
+    spelled: dict[int, tuple] = {}  # the cases of a batch share their data: spell it once
     for case_id, case_version, kind, from_state, to_state, data in changes:
         seq += 1
-        data_json = spelled.get(id(data))
-        if data_json is None:
-            data_json = spelled[id(data)] = canonical(data)
-        digest = record_hash(
-            seq,
-            case_id,
-            case_version,
-            kind,
-            trigger,
-            from_state,
-            to_state,
-            actor_id,
-            username,
-            role,
-            stamp,
-            data_json,
-            prev,
+        known = spelled.get(id(data))
+        if known is None:
+            text = canonical(data)
+            known = spelled[id(data)] = (
+                text,
+                _head(trigger, actor_id, username, role, stamp, text),
+            )
+        data_json, head = known
+        h = head.copy()  # _finish, inlined: this loop runs once per case of a batch
+        h.update(
+            f"{seq}\x1f{'' if case_id is None else case_id}\x1f"
+            f"{'' if case_version is None else case_version}\x1f{kind}\x1f"
+            f"{'' if from_state is None else from_state}\x1f"
+            f"{'' if to_state is None else to_state}\x1f{prev}".encode()
         )
-        rows.append(
+        digest = h.hexdigest()
+        append(
             (
                 seq,
                 case_id,
