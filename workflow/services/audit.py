@@ -105,15 +105,26 @@ _COLUMNS = (
 
 def append(entries: list[Entry]) -> None:
     """Append records in order, in the caller's transaction, under the chain lock."""
-    for e in entries:
-        _append(
-            e.trigger,
-            e.actor_id,
-            e.actor_username,
-            e.actor_role,
-            e.at,
-            [(e.case_id, e.case_version, e.kind, e.from_state, e.to_state, e.data)],
-        )
+    run: list[Entry] = []
+    for e in entries:  # consecutive entries by the same actor at the same time share a head
+        if run and (e.trigger, e.actor_id, e.at) != (run[0].trigger, run[0].actor_id, run[0].at):
+            _append_run(run)
+            run = []
+        run.append(e)
+    if run:
+        _append_run(run)
+
+
+def _append_run(run: list[Entry]) -> None:
+    first = run[0]
+    _append(
+        first.trigger,
+        first.actor_id,
+        first.actor_username,
+        first.actor_role,
+        first.at,
+        [(e.case_id, e.case_version, e.kind, e.from_state, e.to_state, e.data) for e in run],
+    )
 
 
 def append_transitions(trigger: str, actor, at: datetime, changes: list[tuple]) -> None:

@@ -204,11 +204,10 @@ def advance(target: str, progress: Callable[[str, int], None] | None = None) -> 
     ).all()
     have = set(db.session.scalars(select(Case.household_id).where(Case.year == YEAR)))
     todo = [h.id for h in households if h.id not in have]
+    pending = set(todo)
     if todo:
         for tcode, _ in TOWNSHIPS:
-            ids = [
-                h.id for h in households if h.id in set(todo) and h.village_code[:9] == tcode[:9]
-            ]
+            ids = [h.id for h in households if h.id in pending and h.village_code[:9] == tcode[:9]]
             if ids:
                 cases.open_household_cases(
                     by_region[("township", tcode)][0], ids, YEAR, at(date(YEAR, 10, 8))
@@ -416,16 +415,16 @@ def _evaluate(by_region, actors) -> int:
         ["evaluator1"],
         at(date(YEAR, 11, 20)),
     )
-    for s in evaluation.samples(ev):
-        evaluation.record_finding(
-            actors["evaluator1"],
-            ev.id,
-            s.household_id,
-            True if s.registered else None,
-            False if not s.registered else None,
-            True,
-            at(date(YEAR, 11, 25)),
-        )
+    findings = [
+        {
+            "household_id": s.household_id,
+            "meets_criteria": True if s.registered else None,
+            "missed_poor": None if s.registered else False,
+            "satisfied": True,
+        }
+        for s in evaluation.samples(ev)
+    ]
+    evaluation.record_findings(actors["evaluator1"], ev.id, findings, at(date(YEAR, 11, 25)))
     evaluation.close(actors["province1"], ev.id, at(date(YEAR, 11, 28)))
     return sum(len(v) for v in _cases_in("evaluated").values())
 

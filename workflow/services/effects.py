@@ -106,7 +106,7 @@ def apply(trigger: str, fired: list, actor: Actor, now: datetime) -> None:
     """Write the side rows of a batch of fired cases (bulk statements)."""
     if trigger == "verify":
         db.session.execute(
-            insert(SignOff),
+            insert(SignOff.__table__),
             [
                 {
                     "case_id": row.id,

@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select
 from states.criteria import Finding as CriteriaFinding
 from states.criteria import draw_sample, evaluate
 
 from states.procedure import VIA_EVALUATION
 from states.rules import load_rule_set
+from workflow.database import id_in
 from workflow.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from workflow.extensions import db
 from workflow.models import Case, Evaluation, EvaluationSample, Finding, Household, Region, User
@@ -157,39 +158,81 @@ def record_finding(
     now: datetime,
 ) -> Finding:
     """An evaluator's finding on a sampled household; a later one replaces it until closing."""
+    record_findings(
+        actor,
+        evaluation_id,
+        [
+            {
+                "household_id": household_id,
+                "meets_criteria": meets_criteria,
+                "missed_poor": missed_poor,
+                "satisfied": satisfied,
+            }
+        ],
+        now,
+    )
+    return db.session.scalar(
+        select(Finding).where(
+            Finding.evaluation_id == evaluation_id, Finding.household_id == household_id
+        )
+    )
+
+
+def record_findings(actor: Actor, evaluation_id: int, findings: list[dict], now: datetime) -> int:
+    """Record many findings of one evaluator in one transaction (all or none)."""
     if actor.role != "evaluator":
         raise Forbidden("只有第三方评估人员可以记录评估结果")
     evaluation = get(actor, evaluation_id)
     if evaluation.closed_at is not None:
         raise Conflict("评估批次已关闭")
-    sample = db.session.scalar(
-        select(EvaluationSample).where(
-            EvaluationSample.evaluation_id == evaluation.id,
-            EvaluationSample.household_id == household_id,
+    sampled = {
+        s.household_id: s.registered
+        for s in db.session.execute(
+            select(EvaluationSample.household_id, EvaluationSample.registered).where(
+                EvaluationSample.evaluation_id == evaluation.id
+            )
+        )
+    }
+    errors: dict[str, list[str]] = {}
+    for i, f in enumerate(findings):
+        registered = sampled.get(f["household_id"])
+        if registered is None:
+            raise NotFound(f"贫困户 {f['household_id']} 不在本批评估样本中")
+        if not registered and f.get("meets_criteria") is not None:
+            errors[f"{i}.meets_criteria"] = ["非建档立卡户不判断是否错退 (must be null)"]
+        if registered and f.get("missed_poor") is not None:
+            errors[f"{i}.missed_poor"] = ["建档立卡户不判断是否漏评 (must be null)"]
+    if errors:
+        raise ValidationFailed("评估结果有误", errors)
+    ids = [f["household_id"] for f in findings]
+    sizes = dict(
+        db.session.execute(
+            select(Household.id, Household.size).where(id_in(Household.id, ids))
+        ).all()
+    )
+    db.session.execute(
+        delete(Finding).where(
+            Finding.evaluation_id == evaluation.id, id_in(Finding.household_id, ids)
         )
     )
-    if sample is None:
-        raise NotFound(f"贫困户 {household_id} 不在本批评估样本中")
-    if not sample.registered and meets_criteria is not None:
-        raise ValidationFailed("非建档立卡户不判断是否错退", {"meets_criteria": ["must be null"]})
-    household = db.session.get(Household, household_id)
-    finding = db.session.scalar(
-        select(Finding).where(
-            Finding.evaluation_id == evaluation.id, Finding.household_id == household_id
-        )
+    db.session.execute(
+        insert(Finding.__table__),
+        [
+            {
+                "evaluation_id": evaluation.id,
+                "household_id": f["household_id"],
+                "evaluator_id": actor.id,
+                "meets_criteria": f.get("meets_criteria"),
+                "missed_poor": f.get("missed_poor"),
+                "satisfied": f.get("satisfied"),
+                "people": sizes[f["household_id"]],
+                "recorded_at": now,
+            }
+            for f in findings
+        ],
     )
-    if finding is None:
-        finding = Finding(evaluation_id=evaluation.id, household_id=household_id)
-        db.session.add(finding)
-    finding.evaluator_id, finding.recorded_at = actor.id, now
-    finding.meets_criteria, finding.missed_poor, finding.satisfied = (
-        meets_criteria,
-        missed_poor,
-        satisfied,
-    )
-    finding.people = household.size
     db.session.commit()
-    return finding
+    return len(findings)
 
 
 def metrics(evaluation: Evaluation):
