@@ -33,6 +33,8 @@ def create_app(config: dict | None = None) -> Flask:
     from workflow.services import users
 
     users.configure(app.config.get("EXITFLOW_PASSWORD_HASH") or "scrypt")
+    for noisy in ("weasyprint", "apscheduler"):  # progress lines every few seconds
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -50,6 +52,9 @@ def create_app(config: dict | None = None) -> Flask:
 
     register_error_handlers(app)
     register_api(app)
+    from workflow.web import register_web
+
+    register_web(app)
     register_commands(app)
     _load_holidays(instance)
     return app

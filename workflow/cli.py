@@ -164,7 +164,10 @@ def serve(host: str, port: int) -> None:
     if app.config["EXITFLOW_SCHEDULER"] == "embedded":
         start_embedded(app)
     click.echo(f"exitflow on http://{host}:{port}")
-    app.run(host=host, port=port, use_reloader=False, threaded=True)
+    # Flask's app.run() refuses to start under its own CLI: serve with werkzeug directly.
+    from werkzeug.serving import run_simple
+
+    run_simple(host, port, app, threaded=True, use_reloader=False)
 
 
 COMMANDS = [init_db, seed_demo, create_user, sweep, verify_audit, scheduler, serve]

@@ -281,3 +281,8 @@ def test_openapi_document_lists_every_api_route(client, app):
     assert expected <= paths
     post = spec["paths"]["/api/v1/cases/batch-transitions"]["post"]
     assert "requestBody" in post
+
+
+def test_front_page_in_chinese(client, world):
+    r = client.get("/")
+    assert r.status_code == 200 and "贫困退出工作平台" in r.get_data(as_text=True)
