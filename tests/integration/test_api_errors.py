@@ -286,3 +286,36 @@ def test_openapi_document_lists_every_api_route(client, app):
 def test_front_page_in_chinese(client, world):
     r = client.get("/")
     assert r.status_code == 200 and "贫困退出工作平台" in r.get_data(as_text=True)
+
+
+def test_idempotency_key_reused_with_another_body_is_refused(client, world):
+    now = set_now("2019-11-12T09:00:00+08:00")
+    from workflow.services import cases
+
+    ids = cases.open_household_cases(
+        world["township1"], [add_household(world["village1"])], 2019, now
+    )
+    db.session.commit()
+    h = {**token(client, "village1"), "Idempotency-Key": "k-1"}
+    first = client.post(
+        "/api/v1/cases/batch-transitions",
+        json={"trigger": "defer", "case_ids": ids, "data": {"reason": "外出"}},
+        headers=h,
+    )
+    assert first.status_code == 200 and first.get_json()["succeeded"] == ids
+    again = client.post(
+        "/api/v1/cases/batch-transitions",
+        json={"trigger": "defer", "case_ids": ids, "data": {"reason": "外出"}},
+        headers=h,
+    )
+    assert again.get_json() == first.get_json()
+    body = problem(
+        client.post(
+            "/api/v1/cases/batch-transitions",
+            json={"trigger": "defer", "case_ids": ids, "data": {"reason": "别的"}},
+            headers=h,
+        ),
+        422,
+    )
+    assert "Idempotency-Key" in body["errors"]
+    assert audit_count() == 2  # create + one defer, not two
