@@ -220,4 +220,11 @@ PROCEDURE = Procedure(
     transitions=TRANSITIONS,
     publicity_states={S.VILLAGE_PUBLICITY: "village", S.TOWNSHIP_PUBLICITY: "township"},
     terminal=frozenset({S.EXITED, S.DEFERRED}),
+    deadlines={
+        S.PLANNED: "survey",
+        S.SURVEYED: "appraisal",
+        S.TOWNSHIP_VERIFICATION: "township_verification",
+        S.COUNTY_REVIEW: "county_review",
+        S.OBJECTION_REVIEW: "objection_resolution",
+    },
 )

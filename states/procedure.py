@@ -40,6 +40,8 @@ class Procedure:
     transitions: list[dict]
     publicity_states: dict[str, str] = field(default_factory=dict)  # state -> window stage
     terminal: frozenset[str] = frozenset()
+    # States that wait for people, and the rule set's deadline (step) that applies.
+    deadlines: dict[str, str] = field(default_factory=dict)
 
     def state_codes(self) -> list[str]:
         """All state codes in declaration order."""

@@ -144,9 +144,28 @@ def verify_audit() -> None:
 
 
 @click.command("scheduler")
+@click.option("--status", "show_status", is_flag=True, help="show its health and exit")
 @with_appcontext
-def scheduler() -> None:
+def scheduler(show_status: bool) -> None:
     """Run the scheduler in the foreground (one per deployment)."""
+    if show_status:
+        from workflow.services import deadlines
+
+        info = deadlines.status(clock.now())
+        for job, run in sorted(info["runs"].items()):
+            click.echo(f"last {job}: {run['last_run_at']} {run['result']}")
+        if not info["runs"]:
+            click.echo("the scheduler has not run yet")
+        window = info["next_window"]
+        click.echo(
+            f"next window to close: {window['code']} at {window['closes_at']}"
+            if window
+            else "no open publicity window"
+        )
+        click.echo(f"overdue cases: {info['overdue_cases']}")
+        for problem in info["problems"]:
+            click.echo(f"problem: {problem}")
+        return
     from workflow.scheduler import run_forever
 
     run_forever(current_app._get_current_object())

@@ -1,4 +1,10 @@
-"""APScheduler wiring: the sweep on a short interval; exactly one scheduler per deployment."""
+"""APScheduler wiring: calls services, nothing else; exactly one scheduler per deployment.
+
+Timers are data (ARCHITECTURE.md 10): a window's `closes_at` and a case's
+`deadline_at` are columns. The scheduler sweeps every EXITFLOW_SWEEP_SECONDS
+(30 s by default, so a window closes within 60 s of its closing time and never
+before it), catches up at start-up after downtime, and writes a daily digest.
+"""
 
 from __future__ import annotations
 
@@ -16,13 +22,16 @@ from workflow import clock
 from workflow.extensions import db
 
 logger = logging.getLogger(__name__)
-SWEEP_SECONDS = 30  # windows close within 60 s of their closing time
 SCHEDULER_LOCK_KEY = 7_310_002
 _held: dict = {}
 
 
 def acquire_lock(app: Flask) -> bool:
-    """Take the deployment's scheduler lock; False when another scheduler holds it."""
+    """Take the deployment's scheduler lock; False when another scheduler holds it.
+
+    PostgreSQL: a session advisory lock, held by a connection kept open. SQLite: an
+    flock on instance/scheduler.lock. Both die with the process that holds them.
+    """
     if db.engine.dialect.name == "postgresql":
         conn = db.engine.connect()
         got = conn.execute(
@@ -30,12 +39,12 @@ def acquire_lock(app: Flask) -> bool:
         ).scalar()
         conn.commit()
         if got:
-            _held["conn"] = conn  # the lock lives as long as this connection
+            _held["conn"] = conn
         else:
             conn.close()
         return bool(got)
     path = Path(app.instance_path) / "scheduler.lock"
-    handle = open(path, "a+")  # noqa: SIM115 - kept open: the lock dies with the process
+    handle = open(path, "a+")  # noqa: SIM115 - stays open: the lock lives with it
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
@@ -49,33 +58,75 @@ def acquire_lock(app: Flask) -> bool:
     return True
 
 
-def sweep_job(app: Flask) -> None:
-    """Close the windows due now (the same service as `exitflow sweep`)."""
-    from workflow.services import publicity
+def release_lock() -> None:
+    """Give the lock back (a stopping scheduler, or tests)."""
+    conn = _held.pop("conn", None)
+    if conn is not None:
+        conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": SCHEDULER_LOCK_KEY})
+        conn.commit()
+        conn.close()
+    handle = _held.pop("file", None)
+    if handle is not None:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
+
+def tick(app: Flask) -> dict:
+    """Close the windows due now (as `exitflow sweep`) and flag overdue cases."""
+    from workflow.services import deadlines, publicity
 
     with app.app_context():
         try:
-            result = publicity.sweep(clock.now())
-            if result["closed"]:
-                logger.info(
-                    "sweep closed %d window(s), %d case(s) advanced",
-                    result["closed"],
-                    result["cases_advanced"],
-                )
+            now = clock.now()
+            result = publicity.sweep(now)
+            result["overdue_flagged"] = deadlines.mark_overdue(now)
+            result["errors"] = len(result["errors"])
+            deadlines.record_run("sweep", now, result)
+            return result
         finally:
             db.session.remove()
 
 
+def digest(app: Flask) -> int:
+    """Write today's digests of overdue steps."""
+    from workflow.services import deadlines
+
+    with app.app_context():
+        try:
+            now = clock.now()
+            made = deadlines.make_digests(now)
+            deadlines.record_run("digest", now, {"digests": made})
+            return made
+        finally:
+            db.session.remove()
+
+
+def catch_up(app: Flask) -> dict:
+    """At start-up: close what came due while nothing ran, oldest first, and say so."""
+    result = tick(app)
+    logger.info(
+        "start-up catch-up: %d due window(s) closed, %d case(s) advanced",
+        result["closed"],
+        result["cases_advanced"],
+    )
+    return result
+
+
 def _configure(scheduler, app: Flask) -> None:
+    seconds = float(app.config.get("EXITFLOW_SWEEP_SECONDS") or 30)
     scheduler.add_job(
-        sweep_job,
-        "interval",
-        seconds=SWEEP_SECONDS,
+        tick, "interval", seconds=seconds, args=[app], id="sweep", max_instances=1, coalesce=True
+    )
+    scheduler.add_job(
+        digest,
+        "cron",
+        hour=8,
+        minute=0,
+        timezone="Asia/Shanghai",
         args=[app],
-        id="sweep",
+        id="digest",
         max_instances=1,
         coalesce=True,
-        next_run_time=clock.now(),
     )
 
 
@@ -83,8 +134,9 @@ def start_embedded(app: Flask) -> BackgroundScheduler | None:
     """Start the scheduler inside a single web process (make run)."""
     with app.app_context():
         if not acquire_lock(app):
-            logger.warning("another scheduler holds the lock; this process will not fire timers")
+            logger.warning("another scheduler holds the lock; this process fires no timers")
             return None
+    catch_up(app)
     scheduler = BackgroundScheduler(timezone="UTC")
     _configure(scheduler, app)
     scheduler.start()
@@ -92,11 +144,22 @@ def start_embedded(app: Flask) -> BackgroundScheduler | None:
     return scheduler
 
 
+def stop(scheduler) -> None:
+    """Stop a scheduler started here and release the lock."""
+    if scheduler is not None:
+        scheduler.shutdown(wait=True)
+    release_lock()
+
+
 def run_forever(app: Flask) -> None:
     """Run the scheduler as its own process (exitflow scheduler)."""
     if not acquire_lock(app):
         raise SystemExit("error: another scheduler is already running for this database")
+    catch_up(app)
     scheduler = BlockingScheduler(timezone="UTC")
     _configure(scheduler, app)
     logger.info("scheduler started")
-    scheduler.start()
+    try:
+        scheduler.start()
+    finally:
+        release_lock()

@@ -44,10 +44,17 @@ def create_case():
 
 
 @bp.get("/cases")
-@doc("List cases in the caller's region (filters kind, state, region_code, year)", many=True)
+@doc(
+    "List cases in the caller's region (filters kind, state, region_code, year, overdue)", many=True
+)
 def list_cases():
     page, per_page = page_args()
     filters = {k: request.args.get(k) for k in ("kind", "state", "region_code")}
+    if request.args.get("overdue"):
+        flag = request.args["overdue"].lower()
+        if flag not in ("true", "false", "1", "0"):
+            raise ValidationFailed("overdue 须为 true 或 false", {"overdue": ["true or false"]})
+        filters["overdue"] = flag in ("true", "1")
     if request.args.get("year"):
         try:
             filters["year"] = int(request.args["year"])

@@ -6,12 +6,14 @@ from workflow.models.evaluation import Evaluation, EvaluationSample, Finding
 from workflow.models.households import Household, Member
 from workflow.models.publicity import Notice, Objection, PublicityWindow, WindowCase
 from workflow.models.regions import Region
+from workflow.models.scheduling import Digest, SchedulerRun
 from workflow.models.users import ApiToken, IdempotencyRecord, User
 
 __all__ = [
     "ApiToken",
     "AuditRecord",
     "Case",
+    "Digest",
     "CaseData",
     "Evaluation",
     "EvaluationSample",
@@ -23,6 +25,7 @@ __all__ = [
     "Objection",
     "PublicityWindow",
     "Region",
+    "SchedulerRun",
     "SignOff",
     "User",
     "WindowCase",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import (
+    Boolean,
     Date,
     ForeignKey,
     Index,
@@ -39,6 +40,10 @@ class Case(db.Model):
     version: Mapped[int] = mapped_column(Integer, default=1)
     rule_set: Mapped[str] = mapped_column(String(40))
     window_id: Mapped[int | None] = mapped_column(Integer, index=True)  # current publicity
+    # The time limit of the step the case waits for (rule set deadlines); the
+    # scheduler sets `overdue` once it passes, a transition clears both.
+    deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    overdue: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

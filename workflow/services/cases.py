@@ -14,6 +14,7 @@ from workflow.extensions import db
 from workflow.models import AuditRecord, Case, CaseData, Household, Objection, Region, SignOff
 from workflow.services import audit
 from workflow.services.actors import Actor
+from workflow.services.deadlines import deadline_for
 from workflow.services.regions import rule_set_for
 
 logger = logging.getLogger(__name__)
@@ -72,6 +73,9 @@ def open_household_cases(
                 "state": "planned",
                 "version": 1,
                 "rule_set": rule_sets[h.village_code],
+                "deadline_at": deadline_for(
+                    "household_exit", "planned", rule_sets[h.village_code], now
+                ),
                 "created_at": now,
                 "updated_at": now,
             }
@@ -140,6 +144,8 @@ def listing(actor: Actor, filters: dict, page: int, per_page: int) -> tuple[list
         if region is None:
             return [], 0
         query = query.where(Case.region_path.startswith(region.path))
+    if filters.get("overdue") is not None:
+        query = query.where(Case.overdue.is_(filters["overdue"]))
     for key in ("kind", "state", "year"):
         if filters.get(key) is not None:
             query = query.where(getattr(Case, key) == filters[key])
@@ -200,6 +206,8 @@ def to_dict(case: Case, actor: Actor, detail: bool = False) -> dict:
         "version": case.version,
         "rule_set": case.rule_set,
         "village_code": case.village_code,
+        "deadline_at": case.deadline_at.isoformat() if case.deadline_at else None,
+        "overdue": case.overdue,
     }
     if detail:
         out["data"] = case.data or {}

@@ -25,7 +25,7 @@ from workflow.errors import (
 )
 from workflow.extensions import db
 from workflow.models import Case, CaseData
-from workflow.services import audit, effects, facts
+from workflow.services import audit, deadlines, effects, facts
 from workflow.services.actors import Actor
 
 logger = logging.getLogger(__name__)
@@ -231,15 +231,16 @@ def _apply(trigger, fired, actor, now, audit_data, needs_data) -> None:
     # Cases move by (from, to) in a few IN-list statements: the rows were read
     # under the write lock (FOR UPDATE on PostgreSQL), so their state and version
     # are still what we read; the state in the WHERE re-checks it all the same.
-    groups: dict[tuple[str, str], list[int]] = {}
+    groups: dict[tuple, list[int]] = {}
     for r, f in fired:
-        groups.setdefault((r.state, f.state), []).append(r.id)
-    for (source, dest), ids in groups.items():
-        stmt = (
-            update(table)
-            .where(id_in(table.c.id, ids), table.c.state == source)
-            .values(state=dest, version=table.c.version + 1, updated_at=now)
-        )
+        groups.setdefault((r.state, f.state, r.kind, r.rule_set), []).append(r.id)
+    for (source, dest, kind, rule_set), ids in groups.items():
+        values = {"state": dest, "version": table.c.version + 1, "updated_at": now}
+        if dest != source:  # a new step restarts its clock; a sign-off does not
+            values.update(
+                deadline_at=deadlines.deadline_for(kind, dest, rule_set, now), overdue=False
+            )
+        stmt = update(table).where(id_in(table.c.id, ids), table.c.state == source).values(**values)
         changed += db.session.execute(stmt, execution_options=_NO_SYNC).rowcount
     if changed != len(fired):
         db.session.rollback()
