@@ -215,3 +215,51 @@ def approver_not_verifier(f: Firing) -> str | None:
         if f.actor_id not in f.facts.get("verifier_ids", ())
         else ("参与入户核实的人员不能审批同一户")
     )
+
+
+def _incidence(f: Firing, threshold: float) -> str | None:
+    rate = f.facts.get("incidence")
+    if rate is None:
+        return "无法计算贫困发生率(缺少农业户籍人口数)"
+    return (
+        None
+        if rate < threshold
+        else (
+            f"贫困发生率 {rate:.2f}% 未低于 {threshold:g}%"
+            f"(未退出贫困人口 {f.facts.get('poor_people')} / 农业户籍人口 {f.facts.get('population')})"
+        )
+    )
+
+
+@guard("village_incidence_below_threshold")
+def village_incidence_below_threshold(f: Firing) -> str | None:
+    """The village's live incidence rate is below the rule set's threshold (2%, west 3%)."""
+    return _incidence(f, f.rules.village_incidence_threshold)
+
+
+@guard("county_incidence_below_threshold")
+def county_incidence_below_threshold(f: Firing) -> str | None:
+    """The county's live incidence rate is below the rule set's threshold (2%, west 3%)."""
+    return _incidence(f, f.rules.county_incidence_threshold)
+
+
+@guard("village_indicators_met")
+def village_indicators_met(f: Firing) -> str | None:
+    """Every village indicator of the rule set is met (e.g. Guangxi's 十一有)."""
+    indicators = f.payload.get("indicators")
+    if indicators is None:  # at approval: what the village proposed with
+        indicators = f.facts.get("proposal_indicators") or (f.case_data.get("proposal") or {}).get(
+            "indicators", {}
+        )
+    missing = [i.label for i in f.rules.village_indicators if not indicators.get(i.code)]
+    return None if not missing else "未达到:" + "、".join(missing)
+
+
+@guard("poor_villages_exited")
+def poor_villages_exited(f: Firing) -> str | None:
+    """The county's poor villages have exited (or the share the rule set requires)."""
+    total, done = f.facts.get("poor_villages", 0), f.facts.get("poor_villages_exited", 0)
+    need = f.rules.county_poor_village_exit_share
+    if total == 0 or done / total >= need:
+        return None
+    return f"贫困村退出 {done}/{total},未达到规定的 {need:.0%}"

@@ -227,4 +227,10 @@ PROCEDURE = Procedure(
         S.COUNTY_REVIEW: "county_review",
         S.OBJECTION_REVIEW: "objection_resolution",
     },
+    # The village posts the first list, the township the second (DOMAIN.md steps 4, 5).
+    publicize={
+        S.APPRAISED: ("village", "village", "village"),
+        S.VERIFIED: ("township", "township", "township"),
+    },
+    openers=frozenset({"township", "county"}),
 )

@@ -42,6 +42,10 @@ class Procedure:
     terminal: frozenset[str] = frozenset()
     # States that wait for people, and the rule set's deadline (step) that applies.
     deadlines: dict[str, str] = field(default_factory=dict)
+    # Posting a window from a state: (issuer role, window stage, scope level).
+    publicize: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    subject_level: str = "household"  # a household, or the level of the region subject
+    openers: frozenset[str] = frozenset()  # roles that open cases of this kind
 
     def state_codes(self) -> list[str]:
         """All state codes in declaration order."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from states import household_exit
+from states import county_exit, household_exit, village_exit
 from states.procedure import Procedure
 
-PROCEDURES: dict[str, Procedure] = {p.kind: p for p in (household_exit.PROCEDURE,)}
+PROCEDURES: dict[str, Procedure] = {
+    p.kind: p for p in (household_exit.PROCEDURE, village_exit.PROCEDURE, county_exit.PROCEDURE)
+}
 
 
 def procedure(kind: str) -> Procedure:

@@ -19,15 +19,12 @@ from workflow.services.regions import rule_set_for
 
 logger = logging.getLogger(__name__)
 
-# Who opens a case of each kind (DOMAIN.md: the township marks the planned households).
-OPENERS = {"household_exit": {"township", "county"}}
-
 
 def open_household_cases(
     actor: Actor, household_ids: list[int], year: int, now: datetime
 ) -> list[int]:
     """Open household exit cases in `planned`, one per household and year; caller commits."""
-    if actor.role not in OPENERS["household_exit"]:
+    if actor.role not in procedure("household_exit").openers:
         raise Forbidden("只有乡镇或县级用户可以确定拟退出户")
     households = {
         h.id: h
@@ -116,10 +113,70 @@ def open_case(actor: Actor, kind: str, subject, year: int, now: datetime) -> Cas
                 "贫困户退出案件的对象是贫困户编号", {"subject": ["household id"]}
             )
         [case_id] = open_household_cases(actor, [subject], year, now)
-    else:  # pragma: no cover - village and county procedures come with their states
-        raise ValidationFailed("该类型案件暂不支持", {"kind": ["not supported yet"]})
+    else:
+        case_id = open_region_case(actor, kind, str(subject), year, now)
     db.session.commit()
     return db.session.get(Case, case_id)
+
+
+def open_region_case(actor: Actor, kind: str, code: str, year: int, now: datetime) -> int:
+    """Open a village or county exit case in `draft`; caller commits."""
+    proc = procedure(kind)
+    if actor.role not in proc.openers:
+        raise Forbidden(f"角色 {actor.role} 不能建立「{proc.label}」案件")
+    region = db.session.get(Region, code)
+    if region is None or not actor.covers(region.path):
+        raise NotFound(f"地区 {code} 不存在或不在您的辖区")
+    if region.level != proc.subject_level:
+        raise ValidationFailed(
+            f"「{proc.label}」的对象应为{proc.subject_level}级地区",
+            {"subject": [f"a {proc.subject_level} code"]},
+        )
+    if not region.is_poor:
+        raise ValidationFailed(
+            f"{region.name} 不是贫困{'村' if kind == 'village_exit' else '县'}",
+            {"subject": ["not a designated poor region"]},
+        )
+    if db.session.scalar(
+        select(Case.id).where(Case.kind == kind, Case.region_code == code, Case.year == year)
+    ):
+        raise Conflict(f"{region.name} 在 {year} 年已有退出案件")
+    rule_set = rule_set_for(region)
+    case = Case(
+        kind=kind,
+        region_code=code,
+        village_code=code if kind == "village_exit" else None,
+        region_path=region.path,
+        year=year,
+        state=str(proc.initial),
+        version=1,
+        rule_set=rule_set,
+        created_at=now,
+        updated_at=now,
+        deadline_at=deadline_for(kind, str(proc.initial), rule_set, now),
+    )
+    db.session.add(case)
+    db.session.flush()
+    db.session.add(CaseData(case_id=case.id, data={}))
+    audit.append(
+        [
+            audit.Entry(
+                case_id=case.id,
+                case_version=1,
+                kind=kind,
+                trigger="create",
+                from_state=None,
+                to_state=str(proc.initial),
+                actor_id=actor.id,
+                actor_username=actor.username,
+                actor_role=actor.role,
+                at=now,
+                data={"year": year, "region_code": code},
+            )
+        ]
+    )
+    logger.info("opened %s case %d for %s %d by %s", kind, case.id, code, year, actor.username)
+    return case.id
 
 
 def get(actor: Actor, case_id: int) -> Case:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import bindparam, insert, update
-from states.criteria import UnknownIndicator, judge_household
 
+from states.criteria import UnknownIndicator, judge_household, village_indicators_met
 from states.guards import Firing
 from states.rules import PovertyLineMissing
 from workflow.errors import ValidationFailed
@@ -16,6 +16,7 @@ from workflow.services.actors import Actor
 
 # Step data kept on the case under these keys, with who and when.
 _STEP_KEYS = {
+    "propose": "proposal",
     "appraise": "appraisal",
     "defer": "deferral",
     "reject": "rejection",
@@ -85,6 +86,14 @@ def prepare(trigger: str, row, firing: Firing, actor: Actor, now: datetime) -> N
         data[_STEP_KEYS[trigger]] = {**_jsonable(firing.payload), **stamp}
         if trigger == "defer":
             data["deferral"]["from_state"] = row.state
+        if trigger == "propose" and row.kind == "village_exit":
+            try:
+                village_indicators_met(firing.rules, firing.payload.get("indicators", {}))
+            except UnknownIndicator as err:
+                raise ValidationFailed(
+                    "未知的指标 (unknown indicator)",
+                    {"indicators": [f"未知指标: {', '.join(err.codes)}"]},
+                ) from None
     elif trigger == "close_window" and row.state == "village_publicity":
         data["verification_round"] = data.get("verification_round", 0) + 1
     elif trigger == "dismiss_objection" and firing.facts.get("window_stage") == "village":

@@ -6,9 +6,9 @@ import logging
 from datetime import datetime
 
 from sqlalchemy import delete, insert, select
+
 from states.criteria import Finding as CriteriaFinding
 from states.criteria import draw_sample, evaluate
-
 from states.procedure import VIA_EVALUATION
 from states.rules import load_rule_set
 from workflow.database import id_in
@@ -286,6 +286,27 @@ def close(actor: Actor, evaluation_id: int, now: datetime) -> Evaluation:
             transitions.fire_many(
                 "evaluate", onward, actor, {}, now, via=VIA_EVALUATION, audit_data=audit_data
             )
+    # A county under national evaluation (county_exit) passes or goes to 整改 with it.
+    county_cases = list(
+        db.session.scalars(
+            select(Case.id).where(
+                Case.kind == "county_exit",
+                Case.region_code == evaluation.scope_code,
+                Case.year == evaluation.year,
+                Case.state == "national_evaluation",
+            )
+        )
+    )
+    if county_cases:
+        transitions.fire_many(
+            "evaluate" if result.passed else "fail_evaluation",
+            county_cases,
+            actor,
+            {},
+            now,
+            via=VIA_EVALUATION,
+            audit_data=audit_data,
+        )
     evaluation.closed_at, evaluation.passed = now, result.passed
     evaluation.metrics = result.to_dict()
     db.session.commit()

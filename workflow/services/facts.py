@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from workflow.clock import as_utc
 from workflow.database import id_in
 from workflow.extensions import db
-from workflow.models import Objection, PublicityWindow, SignOff
+from workflow.models import CaseData, Objection, PublicityWindow, SignOff
 
 
 def _verify_signoffs(case_ids: list[int]) -> dict[int, list]:
@@ -65,9 +65,21 @@ def load(trigger: str, rows: list, payload: dict, actor, now: datetime, extra: d
         )
         verifier = {**(extra or {}), "verifier_ids": {actor.id}}
         other = {**(extra or {}), "verifier_ids": set()}
-        return {i: verifier if i in signed else other for i in ids}
+        out = {i: verifier if i in signed else other for i in ids}
+        for r in rows:  # village and county cases: live incidence at approval too
+            if r.region_code:
+                stored = db.session.get(CaseData, r.id)
+                proposal = (stored.data if stored else {}).get("proposal") or {}
+                out[r.id] = {
+                    **out[r.id],
+                    **region_facts(r),
+                    "proposal_indicators": proposal.get("indicators", {}),
+                }
+        return out
     if trigger in ("dismiss_objection", "uphold_objection"):
         return _objection_facts(rows, payload.get("objection_id"), now)
+    if trigger in ("propose", "confirm"):
+        return {r.id: {**(extra or {}), **region_facts(r)} for r in rows}
     shared = dict(extra or {})
     return dict.fromkeys(ids, shared)
 
@@ -97,4 +109,43 @@ def _objection_facts(rows: list, objection_id, now: datetime) -> dict[int, dict]
             "window_open": window.closed_at is None and now < as_utc(window.closes_at),
             "other_open_objections": others or 0,
         }
+    return out
+
+
+def region_facts(row) -> dict:
+    """Live figures of a village or county case's region: incidence, poor villages exited."""
+    from workflow.models import Case, Region
+    from workflow.services.regions import incidence
+
+    region = db.session.get(Region, row.region_code)
+    numbers = incidence(region)
+    out = {
+        "incidence": numbers["incidence_rate"],
+        "poor_people": numbers["poor_people_not_exited"],
+        "population": numbers["rural_population"],
+    }
+    if region.level == "county":
+        poor = list(
+            db.session.scalars(
+                select(Region.code).where(
+                    Region.path.startswith(region.path),
+                    Region.level == "village",
+                    Region.is_poor.is_(True),
+                )
+            )
+        )
+        exited = (
+            db.session.scalar(
+                select(func.count())
+                .select_from(Case)
+                .where(
+                    Case.kind == "village_exit",
+                    Case.state == "announced",
+                    Case.region_code.in_(poor),
+                )
+            )
+            if poor
+            else 0
+        )
+        out.update(poor_villages=len(poor), poor_villages_exited=exited or 0)
     return out

@@ -8,12 +8,13 @@ from pathlib import Path
 
 from flask import current_app
 from sqlalchemy import select
-from states.calendar import SHANGHAI
 
 from notices import render_pdf
+from states.calendar import SHANGHAI
 from workflow.errors import NotFound
 from workflow.extensions import db
-from workflow.models import Case, CaseData, Household, Notice, PublicityWindow, WindowCase
+from workflow.models import Case, CaseData, Household, Notice, PublicityWindow, Region, WindowCase
+from workflow.services.regions import incidence
 
 logger = logging.getLogger(__name__)
 
@@ -29,25 +30,8 @@ STEPS = {
 
 def window_context(window: PublicityWindow, notice: Notice) -> dict:
     """The notice of a window as a plain dict: no ID numbers, phones or health data."""
-    rows = db.session.execute(
-        select(
-            WindowCase.position, Household.group, Household.head_name, Household.size, CaseData.data
-        )
-        .join(Case, Case.id == WindowCase.case_id)
-        .join(CaseData, CaseData.case_id == Case.id)
-        .join(Household, Household.id == Case.household_id)
-        .where(WindowCase.window_id == window.id)
-        .order_by(WindowCase.position)
-    ).all()
-    return {
-        "title": window.title,
-        "issuer": window.issuer_name,
-        "serial": notice.serial,
-        "basis": BASIS,
-        "steps_done": STEPS.get(window.stage, []),
-        "period": {"from": window.first_day, "to": window.last_day},
-        "extra_columns": [{"key": "income", "label": "人均纯收入(元)"}],
-        "rows": [
+    if window.kind == "household_exit":
+        rows = [
             {
                 "no": r.position,
                 "group": r.group,
@@ -55,8 +39,51 @@ def window_context(window: PublicityWindow, notice: Notice) -> dict:
                 "people": r.size,
                 "income": ((r.data or {}).get("survey") or {}).get("income_per_capita", ""),
             }
-            for r in rows
-        ],
+            for r in db.session.execute(
+                select(
+                    WindowCase.position,
+                    Household.group,
+                    Household.head_name,
+                    Household.size,
+                    CaseData.data,
+                )
+                .join(Case, Case.id == WindowCase.case_id)
+                .join(CaseData, CaseData.case_id == Case.id)
+                .join(Household, Household.id == Case.household_id)
+                .where(WindowCase.window_id == window.id)
+                .order_by(WindowCase.position)
+            )
+        ]
+        extra = [{"key": "income", "label": "人均纯收入(元)"}]
+    else:  # a village or county window lists regions with their live incidence
+        rows, extra = [], [{"key": "incidence", "label": "贫困发生率(%)"}]
+        for position, code in db.session.execute(
+            select(WindowCase.position, Case.region_code)
+            .join(Case, Case.id == WindowCase.case_id)
+            .where(WindowCase.window_id == window.id)
+            .order_by(WindowCase.position)
+        ):
+            region = db.session.get(Region, code)
+            parent = db.session.get(Region, region.parent_code) if region.parent_code else None
+            rate = incidence(region)["incidence_rate"]
+            rows.append(
+                {
+                    "no": position,
+                    "group": parent.name if parent else "",
+                    "head_name": region.name,
+                    "people": region.rural_population or 0,
+                    "incidence": "" if rate is None else f"{rate:.2f}",
+                }
+            )
+    return {
+        "title": window.title,
+        "issuer": window.issuer_name,
+        "serial": notice.serial,
+        "basis": BASIS,
+        "steps_done": STEPS.get(window.stage, []),
+        "period": {"from": window.first_day, "to": window.last_day},
+        "extra_columns": extra,
+        "rows": rows,
         "contact": dict(window.contact or {}),
         "issued_on": notice.issued_at.astimezone(SHANGHAI).date().isoformat()
         if notice.issued_at.tzinfo

@@ -7,8 +7,8 @@ import secrets
 from datetime import datetime
 
 from sqlalchemy import func, insert, select, update
-from states.calendar import HolidayDataMissing, publicity_period
 
+from states.calendar import HolidayDataMissing, publicity_period
 from states.procedure import VIA_OBJECTION, VIA_PUBLICITY, VIA_SWEEP
 from states.registry import procedure
 from states.rules import load_rule_set
@@ -21,14 +21,11 @@ from workflow.services.actors import PUBLIC, SYSTEM, Actor
 
 logger = logging.getLogger(__name__)
 
-# Which role posts the window for a case waiting in each state, and the scope level.
-STAGES = {
-    "appraised": ("village", "village", "village"),
-    "verified": ("township", "township", "township"),
-}
-STAGE_TITLES = {
-    "village": "{scope}{year}年拟退出贫困户名单公示",
-    "township": "{scope}{year}年拟退出贫困户名单第二次公示",
+TITLES = {
+    ("household_exit", "village"): "{scope}{year}年拟退出贫困户名单公示",
+    ("household_exit", "township"): "{scope}{year}年拟退出贫困户名单第二次公示",
+    ("village_exit", "township"): "{scope}{year}年拟退出贫困村名单公示",
+    ("county_exit", "county"): "{scope}{year}年贫困县退出公示",
 }
 
 
@@ -61,16 +58,15 @@ def post(
     if missing:
         raise NotFound(f"案件 {missing[:10]} 不存在或不在 {scope.name} 范围内")
     states = {r.state for r in rows.values()}
-    if len(states) != 1 or next(iter(states)) not in STAGES:
-        raise Conflict(
-            "公示名单中的案件须处于同一待公示状态(已民主评议或已核实)", states=sorted(states)
-        )
-    role, stage, level = STAGES[next(iter(states))]
+    kinds = {r.kind for r in rows.values()}
+    proc = procedure(next(iter(kinds)))
+    if len(states) != 1 or len(kinds) != 1 or next(iter(states)) not in proc.publicize:
+        raise Conflict("公示名单中的案件须为同一类型、处于同一待公示状态", states=sorted(states))
+    role, stage, level = proc.publicize[next(iter(states))]
     if actor.role != role:
-        raise Forbidden(f"此次公示应由{'村' if role == 'village' else '乡镇'}级用户发布")
+        raise Forbidden(f"此次公示应由 {role} 级用户发布 (issuer role {role})")
     if scope.level != level:
         raise ValidationFailed(f"此次公示的范围应为{level}", {"scope_code": [f"a {level}"]})
-    kinds = {r.kind for r in rows.values()}
     rules = load_rule_set(next(iter(rows.values())).rule_set)
     try:
         period = publicity_period(now, rules.publicity_days, rules.period_rule)
@@ -79,13 +75,16 @@ def post(
     year = max(r.year for r in rows.values())
     window = PublicityWindow(
         code=new_code(),
-        kind=next(iter(kinds)),
+        kind=proc.kind,
         stage=stage,
         scope_code=scope.code,
         scope_path=scope.path,
-        title=title or STAGE_TITLES[stage].format(scope=scope.name, year=year),
+        title=title
+        or TITLES.get((proc.kind, stage), "{scope}{year}年公示").format(
+            scope=scope.name, year=year
+        ),
         issuer_id=actor.id,
-        issuer_name=_issuing_body(scope),
+        issuer_name=_issuing_body(db.session.get(Region, actor.region_code) or scope),
         contact=contact,
         period_rule=str(rules.period_rule),
         days=rules.publicity_days,
@@ -139,6 +138,7 @@ def _issuing_body(scope: Region) -> str:
         "village": f"{scope.name}村民委员会",
         "township": f"{scope.name}人民政府",
         "county": f"{scope.name}扶贫开发领导小组",
+        "province": f"{scope.name}扶贫开发领导小组",
     }.get(scope.level, scope.name)
 
 

@@ -41,6 +41,7 @@ _COLUMNS = (
     Case.household_id,
     Case.window_id,
     Case.village_code,
+    Case.region_code,
 )
 
 CaseRow = namedtuple("CaseRow", [c.key for c in _COLUMNS] + ["data"])
