@@ -74,6 +74,8 @@ def build_world(rule_set: str | None = None) -> World:
         ("township_other", "township", "430623101000"),
         ("county1", "county", COUNTY),
         ("county2", "county", COUNTY),
+        ("county3", "county", COUNTY),
+        ("county4", "county", COUNTY),
         ("city1", "city", "430600"),
         ("province1", "province", "430000"),
         ("evaluator1", "evaluator", "430000"),

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import insert, select
-from states.calendar import SHANGHAI
 
+from states.calendar import SHANGHAI
 from states.identity import make_id_number
 from workflow.extensions import db
 from workflow.models import Case, Household, Member, Region, User
@@ -151,7 +151,8 @@ def _households(count: int, now: datetime) -> None:
     rows, members = [], []
     for i in range(total):
         village = villages[i % len(villages)]
-        born = date(1940, 1, 1) + timedelta(days=(i * 7) % 20000)
+        # (birth date, sequence) unique for up to 300,000 households: valid, distinct IDs.
+        born = date(1935, 1, 1) + timedelta(days=(i // 1000) * 97 % 29000 + i % 7)
         size = rng.randint(1, 6)
         rows.append(
             {

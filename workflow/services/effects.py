@@ -86,6 +86,8 @@ def prepare(trigger: str, row, firing: Firing, actor: Actor, now: datetime) -> N
         data[_STEP_KEYS[trigger]] = {**_jsonable(firing.payload), **stamp}
         if trigger == "defer":
             data["deferral"]["from_state"] = row.state
+        if trigger == "propose":  # each proposal is verified afresh: a new sign-off round
+            data["verification_round"] = data.get("verification_round", 0) + 1
         if trigger == "propose" and row.kind == "village_exit":
             try:
                 village_indicators_met(firing.rules, firing.payload.get("indicators", {}))

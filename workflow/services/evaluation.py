@@ -49,7 +49,8 @@ def create(
         select(Case.id, Case.household_id, Case.village_code).where(
             Case.kind == "household_exit",
             Case.year == year,
-            Case.state == "filed",
+            # Approved exits, whether or not announced and recorded yet.
+            Case.state.in_(("filed", "evaluated", "announced", "exited")),
             Case.region_path.startswith(scope.path),
         )
     ).all()
