@@ -275,3 +275,23 @@ def draw_sample(population: Iterable[tuple[int, str]], size: int, seed: int) -> 
     for c in codes:
         chosen.extend(_stratum_rng(seed, c).sample(strata[c], min(alloc[c], len(strata[c]))))
     return sorted(chosen)
+
+
+def draw_villages(villages: Iterable[tuple[str, bool, bool]], size: int, seed: int) -> list[str]:
+    """Villages for a county evaluation: remote ones on purpose, the rest by poor/non-poor.
+
+    `villages` holds (code, is_poor, is_remote). Remote villages are included whatever
+    the draw (the national design visits them deliberately); the other places are
+    drawn stratified by poor and non-poor villages, reproducibly from the seed.
+    """
+    villages = sorted(villages)
+    remote = [code for code, _, is_remote in villages if is_remote]
+    if size <= len(remote):
+        return sorted(remote[:size]) if size > 0 else []
+    rest = [
+        (i, "poor" if poor else "nonpoor")
+        for i, (code, poor, is_remote) in enumerate(villages)
+        if not is_remote
+    ]
+    picked = draw_sample(rest, size - len(remote), seed)
+    return sorted(remote + [villages[i][0] for i in picked])

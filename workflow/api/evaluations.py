@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from workflow import clock
 from workflow.api import actor, body, bp, doc, load, schemas
-from workflow.services import evaluation
+from workflow.services import appeals, evaluation
 
 
 def evaluation_dict(ev, who) -> dict:
@@ -18,14 +18,16 @@ def evaluation_dict(ev, who) -> dict:
         "nonregistered_sample_size": ev.nonregistered_sample_size,
         "evaluators": ev.evaluators,
         "closed": ev.closed_at is not None,
+        "design": ev.design,
         "sample": [
             {
                 "household_id": s.household_id,
                 "case_id": s.case_id,
                 "village_code": s.village_code,
                 "registered": s.registered,
+                "evaluator": s.evaluator,
             }
-            for s in evaluation.samples(ev)
+            for s in evaluation.samples(ev, who)
         ],
     }
     if who.role != "evaluator":
@@ -52,6 +54,8 @@ def create_evaluation():
         data["nonregistered_sample_size"],
         data.get("evaluators"),
         clock.now(),
+        village_sample_size=data.get("village_sample_size"),
+        households_per_village=data.get("households_per_village"),
     )
     return evaluation_dict(ev, actor()), 201
 
@@ -83,3 +87,36 @@ def record_finding(evaluation_id: int):
 def close_evaluation(evaluation_id: int):
     ev = evaluation.close(actor(), evaluation_id, clock.now())
     return evaluation_dict(ev, actor())
+
+
+@bp.post("/evaluations/<int:evaluation_id>/appeals")
+@doc("The county disputes a finding (申诉, once per finding)", schemas.AppealIn, status=201)
+def appeal_finding(evaluation_id: int):
+    data = load(schemas.AppealIn, body())
+    finding = appeals.appeal(
+        actor(), evaluation_id, data["household_id"], data["reason"], clock.now()
+    )
+    return {"household_id": finding.household_id, "appeal_status": finding.appeal_status}, 201
+
+
+@bp.post("/evaluations/<int:evaluation_id>/appeals/resolve")
+@doc(
+    "The province resolves an appeal; an upheld one overturns the finding",
+    schemas.AppealResolutionIn,
+)
+def resolve_appeal(evaluation_id: int):
+    data = load(schemas.AppealResolutionIn, body())
+    finding = appeals.resolve(
+        actor(),
+        evaluation_id,
+        data["household_id"],
+        data["upheld"],
+        data["resolution"],
+        clock.now(),
+    )
+    return {
+        "household_id": finding.household_id,
+        "appeal_status": finding.appeal_status,
+        "meets_criteria": finding.meets_criteria,
+        "missed_poor": finding.missed_poor,
+    }

@@ -42,6 +42,7 @@ class RegionIn(Schema):
         load_default=None, allow_none=True, validate=validate.Range(min=0)
     )
     is_poor = fields.Boolean(load_default=False)
+    remote = fields.Boolean(load_default=False)
     rule_set = Str(load_default=None, allow_none=True)
 
     @validates_schema
@@ -158,6 +159,23 @@ class EvaluationIn(Schema):
     seed = fields.Integer(required=True, validate=validate.Range(min=0, max=2**62))
     nonregistered_sample_size = fields.Integer(load_default=0, validate=validate.Range(min=0))
     evaluators = fields.List(Str(), load_default=None, allow_none=True)
+    village_sample_size = fields.Integer(
+        load_default=None, allow_none=True, validate=validate.Range(min=1, max=10000)
+    )
+    households_per_village = fields.Integer(
+        load_default=None, allow_none=True, validate=validate.Range(min=1, max=10000)
+    )
+
+
+class AppealIn(Schema):
+    household_id = fields.Integer(required=True, strict=True)
+    reason = Str(required=True, validate=NonEmpty)
+
+
+class AppealResolutionIn(Schema):
+    household_id = fields.Integer(required=True, strict=True)
+    upheld = fields.Boolean(required=True)
+    resolution = Str(required=True, validate=NonEmpty)
 
 
 class FindingIn(Schema):

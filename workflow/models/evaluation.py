@@ -10,6 +10,7 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -35,6 +36,7 @@ class Evaluation(db.Model):
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     passed: Mapped[bool | None] = mapped_column(Boolean)
     metrics: Mapped[dict | None] = mapped_column(JSONType)
+    design: Mapped[dict] = mapped_column(JSONType, default=dict)  # how the sample was drawn
 
 
 class EvaluationSample(db.Model):
@@ -49,6 +51,7 @@ class EvaluationSample(db.Model):
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
     village_code: Mapped[str] = mapped_column(String(12))
     registered: Mapped[bool] = mapped_column(Boolean)
+    evaluator: Mapped[str | None] = mapped_column(String(64))  # assigned; None = any of them
 
 
 class Finding(db.Model):
@@ -66,3 +69,9 @@ class Finding(db.Model):
     satisfied: Mapped[bool | None] = mapped_column(Boolean)
     people: Mapped[int] = mapped_column(Integer)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # 申诉: the county may dispute a finding once; the province resolves it.
+    appeal_status: Mapped[str | None] = mapped_column(String(10))  # open/upheld/rejected
+    appeal_reason: Mapped[str | None] = mapped_column(Text)
+    appeal_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    appeal_resolution: Mapped[str | None] = mapped_column(Text)
+    appeal_resolved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

@@ -24,4 +24,6 @@ class Region(db.Model):
     path: Mapped[str] = mapped_column(String(120), index=True)
     rural_population: Mapped[int | None] = mapped_column(Integer)
     is_poor: Mapped[bool] = mapped_column(Boolean, default=False)
+    # 偏远村: national evaluations include remote villages in their sample on purpose.
+    remote: Mapped[bool] = mapped_column(Boolean, default=False)
     rule_set: Mapped[str | None] = mapped_column(String(40))

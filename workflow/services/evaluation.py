@@ -8,14 +8,14 @@ from datetime import datetime
 from sqlalchemy import delete, insert, select
 
 from states.criteria import Finding as CriteriaFinding
-from states.criteria import draw_sample, evaluate
+from states.criteria import evaluate
 from states.procedure import VIA_EVALUATION
 from states.rules import load_rule_set
 from workflow.database import id_in
 from workflow.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from workflow.extensions import db
 from workflow.models import Case, Evaluation, EvaluationSample, Finding, Household, Region, User
-from workflow.services import regions, transitions
+from workflow.services import appeals, regions, sampling, transitions
 from workflow.services.actors import Actor
 
 logger = logging.getLogger(__name__)
@@ -32,8 +32,10 @@ def create(
     nonregistered_sample_size: int,
     evaluators: list[str] | None,
     now: datetime,
+    village_sample_size: int | None = None,
+    households_per_village: int | None = None,
 ) -> Evaluation:
-    """Draw the sample of filed cases (by village) and of non-registered households (漏评)."""
+    """Draw the sample (reproducible by seed), assign it to the evaluators, and record how."""
     if actor.role not in COMMISSIONERS:
         raise Forbidden("第三方评估由市级或省级委托")
     scope = db.session.get(Region, scope_code)
@@ -45,28 +47,14 @@ def create(
             raise ValidationFailed(
                 "评估人员不存在", {"evaluators": [f"{name} is not an evaluator"]}
             )
-    cases = db.session.execute(
-        select(Case.id, Case.household_id, Case.village_code).where(
-            Case.kind == "household_exit",
-            Case.year == year,
-            # Approved exits, whether or not announced and recorded yet.
-            Case.state.in_(("filed", "evaluated", "announced", "exited")),
-            Case.region_path.startswith(scope.path),
-        )
-    ).all()
-    if not cases:
-        raise Conflict(f"{scope.name} {year} 年没有待评估(已批准备案)的退出户")
-    by_id = {c.id: c for c in cases}
-    chosen = draw_sample([(c.id, c.village_code) for c in cases], sample_size, seed)
-    others = db.session.execute(
-        select(Household.id, Household.village_code).where(
-            Household.registered.is_(False), Household.region_path.startswith(scope.path)
-        )
-    ).all()
-    extra = (
-        draw_sample([(h.id, h.village_code) for h in others], nonregistered_sample_size, seed)
-        if nonregistered_sample_size
-        else []
+    sample = sampling.draw(
+        scope,
+        year,
+        sample_size,
+        seed,
+        nonregistered_sample_size,
+        village_sample_size,
+        households_per_village,
     )
     evaluation = Evaluation(
         scope_code=scope.code,
@@ -78,39 +66,46 @@ def create(
         evaluators=list(evaluators or []),
         created_by=actor.id,
         created_at=now,
+        design={
+            "villages": sample["villages"],
+            "village_sample_size": village_sample_size,
+            "households_per_village": households_per_village,
+        },
     )
     db.session.add(evaluation)
     db.session.flush()
-    village_of = {h.id: h.village_code for h in others}
+    names = list(evaluators or [])
     rows = [
         {
             "evaluation_id": evaluation.id,
-            "household_id": by_id[cid].household_id,
-            "case_id": cid,
-            "village_code": by_id[cid].village_code,
+            "household_id": c.household_id,
+            "case_id": c.id,
+            "village_code": c.village_code,
             "registered": True,
         }
-        for cid in chosen
+        for c in sample["registered"]
     ]
     rows += [
         {
             "evaluation_id": evaluation.id,
             "household_id": hid,
             "case_id": None,
-            "village_code": village_of[hid],
+            "village_code": village,
             "registered": False,
         }
-        for hid in extra
+        for hid, village in sample["nonregistered"]
     ]
+    for i, row in enumerate(rows):  # each household to one named evaluator, in turn
+        row["evaluator"] = names[i % len(names)] if names else None
     db.session.execute(insert(EvaluationSample), rows)
     db.session.commit()
     logger.info(
-        "evaluation %d of %s %d: %d filed + %d non-registered sampled (seed %d)",
+        "evaluation %d of %s %d: %d exited + %d non-registered sampled (seed %d)",
         evaluation.id,
         scope.code,
         year,
-        len(chosen),
-        len(extra),
+        len(sample["registered"]),
+        len(sample["nonregistered"]),
         seed,
     )
     return evaluation
@@ -138,8 +133,10 @@ def _assigned(actor: Actor, evaluation: Evaluation) -> bool:
     return evaluation.scope_path.startswith(actor.region_path)
 
 
-def samples(evaluation: Evaluation) -> list[EvaluationSample]:
-    """The sampled households in a stable order."""
+def samples(evaluation: Evaluation, actor: Actor | None = None) -> list[EvaluationSample]:
+    """The sampled households in a stable order; an evaluator sees only those assigned."""
+    if actor is not None and actor.role == "evaluator":
+        return [s for s in samples(evaluation) if s.evaluator in (None, actor.username)]
     return list(
         db.session.scalars(
             select(EvaluationSample)
@@ -186,14 +183,8 @@ def record_findings(actor: Actor, evaluation_id: int, findings: list[dict], now:
     evaluation = get(actor, evaluation_id)
     if evaluation.closed_at is not None:
         raise Conflict("评估批次已关闭")
-    sampled = {
-        s.household_id: s.registered
-        for s in db.session.execute(
-            select(EvaluationSample.household_id, EvaluationSample.registered).where(
-                EvaluationSample.evaluation_id == evaluation.id
-            )
-        )
-    }
+    # An evaluator records findings only on the households assigned to them.
+    sampled = {s.household_id: s.registered for s in samples(evaluation, actor)}
     errors: dict[str, list[str]] = {}
     for i, f in enumerate(findings):
         registered = sampled.get(f["household_id"])
@@ -263,6 +254,8 @@ def close(actor: Actor, evaluation_id: int, now: datetime) -> Evaluation:
     evaluation = get(actor, evaluation_id)
     if evaluation.closed_at is not None:
         raise Conflict("评估批次已关闭")
+    if appeals.open_appeals(evaluation.id):
+        raise Conflict("尚有申诉未裁定,不能关闭评估批次")
     result, findings = metrics(evaluation)
     wrong = {f.household_id for f in findings if f.registered_exited and f.meets_criteria is False}
     sampled = samples(evaluation)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from sqlalchemy import func, select
-from states.criteria import incidence_rate
 
+from states.criteria import comprehensive_incidence, incidence_rate
 from workflow.errors import Conflict, NotFound, ValidationFailed
 from workflow.extensions import db
 from workflow.models import Household, Region
@@ -58,6 +58,7 @@ def _build(values: dict) -> Region:
         path=path,
         rural_population=values.get("rural_population"),
         is_poor=bool(values.get("is_poor")),
+        remote=bool(values.get("remote")),
         rule_set=values.get("rule_set"),
     )
 
@@ -105,11 +106,37 @@ def incidence(region: Region) -> dict:
         )
     ).one()
     population = rural_population(region)
-    return {
+    out = {
         "incidence_rate": incidence_rate(int(poor_people), population),
         "poor_people_not_exited": int(poor_people),
         "poor_households_not_exited": int(poor_households),
         "rural_population": population,
+    }
+    out.update(_comprehensive(region, int(poor_people), population))
+    return out
+
+
+def _comprehensive(region: Region, poor_people: int, population: int) -> dict:
+    """综合贫困发生率 from the region's latest closed evaluation (missed + wrongly exited)."""
+    from workflow.models import Evaluation
+
+    latest = db.session.scalar(
+        select(Evaluation)
+        .where(Evaluation.scope_code == region.code, Evaluation.closed_at.is_not(None))
+        .order_by(Evaluation.closed_at.desc())
+        .limit(1)
+    )
+    if latest is None or not latest.metrics:
+        return {"comprehensive_incidence_rate": None, "evaluation_id": None}
+    missed = latest.metrics["missed_rate"]["numerator"]
+    wrong = latest.metrics["wrong_exit_rate"]["numerator"]
+    return {
+        "comprehensive_incidence_rate": comprehensive_incidence(
+            poor_people, missed, wrong, population
+        ),
+        "evaluation_id": latest.id,
+        "missed_people": missed,
+        "wrongly_exited_people": wrong,
     }
 
 
@@ -122,6 +149,7 @@ def to_dict(region: Region, with_incidence: bool = False) -> dict:
         "parent_code": region.parent_code,
         "rural_population": region.rural_population,
         "is_poor": region.is_poor,
+        "remote": region.remote,
         "rule_set": region.rule_set,
     }
     if with_incidence:

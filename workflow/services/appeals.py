@@ -1,0 +1,118 @@
+"""申诉: the county disputes an evaluator's finding once; the province resolves it."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import func, select
+
+from workflow.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from workflow.extensions import db
+from workflow.models import Evaluation, Finding, Household
+from workflow.services import audit
+from workflow.services.actors import Actor
+
+logger = logging.getLogger(__name__)
+
+
+def _finding(evaluation_id: int, household_id: int) -> tuple[Evaluation, Finding, Household]:
+    evaluation = db.session.get(Evaluation, evaluation_id)
+    finding = db.session.scalar(
+        select(Finding).where(
+            Finding.evaluation_id == evaluation_id, Finding.household_id == household_id
+        )
+    )
+    if evaluation is None or finding is None:
+        raise NotFound("没有该户的评估结果")
+    if evaluation.closed_at is not None:
+        raise Conflict("评估批次已关闭,不能再申诉")
+    return evaluation, finding, db.session.get(Household, household_id)
+
+
+def _record(actor: Actor, trigger: str, evaluation: Evaluation, household_id: int, now, data):
+    audit.append(
+        [
+            audit.Entry(
+                case_id=None,
+                case_version=None,
+                kind="evaluation",
+                trigger=trigger,
+                from_state=None,
+                to_state=None,
+                actor_id=actor.id,
+                actor_username=actor.username,
+                actor_role=actor.role,
+                at=now,
+                data={"evaluation_id": evaluation.id, "household_id": household_id, **data},
+            )
+        ]
+    )
+
+
+def appeal(
+    actor: Actor, evaluation_id: int, household_id: int, reason: str, now: datetime
+) -> Finding:
+    """The county disputes a finding (once per finding, before the batch closes)."""
+    if actor.role != "county":
+        raise Forbidden("申诉由县级提出")
+    evaluation, finding, household = _finding(evaluation_id, household_id)
+    if not actor.covers(household.region_path):
+        raise NotFound("该户不在您的辖区")
+    if finding.appeal_status is not None:
+        raise Conflict("每条评估结果只能申诉一次")
+    if not reason.strip():
+        raise ValidationFailed("请说明申诉理由", {"reason": ["required"]})
+    finding.appeal_status, finding.appeal_reason, finding.appeal_by = "open", reason, actor.id
+    _record(actor, "appeal", evaluation, household_id, now, {"reason": reason})
+    db.session.commit()
+    logger.info("appeal against evaluation %d, household %d", evaluation_id, household_id)
+    return finding
+
+
+def resolve(
+    actor: Actor,
+    evaluation_id: int,
+    household_id: int,
+    upheld: bool,
+    resolution: str,
+    now: datetime,
+) -> Finding:
+    """The province resolves an appeal; an upheld one overturns the disputed finding."""
+    if actor.role != "province":
+        raise Forbidden("申诉由省级裁定")
+    evaluation, finding, household = _finding(evaluation_id, household_id)
+    if not actor.covers(household.region_path):
+        raise NotFound("该户不在您的辖区")
+    if finding.appeal_status != "open":
+        raise Conflict("没有待裁定的申诉")
+    before = {"meets_criteria": finding.meets_criteria, "missed_poor": finding.missed_poor}
+    finding.appeal_status = "upheld" if upheld else "rejected"
+    finding.appeal_resolution, finding.appeal_resolved_by = resolution, actor.id
+    if upheld:
+        if finding.meets_criteria is False:
+            finding.meets_criteria = True
+        if finding.missed_poor is True:
+            finding.missed_poor = False
+    _record(
+        actor,
+        "resolve_appeal",
+        evaluation,
+        household_id,
+        now,
+        {"upheld": upheld, "resolution": resolution, "finding_before": before},
+    )
+    db.session.commit()
+    return finding
+
+
+def open_appeals(evaluation_id: int) -> int:
+    """How many appeals of a batch await the province."""
+    return (
+        db.session.scalar(
+            select(func.count())
+            .select_from(Finding)
+            .where(Finding.evaluation_id == evaluation_id, Finding.appeal_status == "open")
+        )
+        or 0
+    )
