@@ -157,3 +157,26 @@ def test_village_and_county_exit_on_live_data(world):
     history = cases.history(county.id)
     assert [h["trigger"] for h in history].count("propose") == 2
     assert "fail_evaluation" in [h["trigger"] for h in history]
+
+
+def test_village_window_notice_lists_villages(world, client):
+    import io
+
+    from pypdf import PdfReader
+
+    at("2019-12-01T09:00:00+08:00")
+    village = cases.open_case(world["village1"], "village_exit", VILLAGE, 2019, set_now.now)
+    fire(
+        "propose",
+        [village.id],
+        world["village1"],
+        {"indicators": {"infrastructure": True, "public_services": True}},
+    )
+    fire("review", [village.id], world["township1"])
+    for name in ("county1", "county2", "county3"):
+        fire("verify", [village.id], world[name], {"result": "pass", "visited_on": "2019-11-30"})
+    window = publicity.post(world["township1"], TOWNSHIP, [village.id], CONTACT, None, set_now.now)
+    pdf = client.get(f"/api/v1/publicity-windows/{window.id}/notice.pdf").data
+    text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages).replace(" ", "")
+    assert "拟退出贫困村名单" in text and "红星村" in text and "村名" in text
+    assert "户主姓名" not in text and "县级核查" in text

@@ -23,9 +23,17 @@ BASIS = (
     "和贫困户退出程序的规定"
 )
 STEPS = {
-    "village": ["摸底调查", "村民代表民主评议"],
-    "township": ["摸底调查", "村民代表民主评议", "村内第一次公示", "乡镇入户核实"],
+    ("household_exit", "village"): ["摸底调查", "村民代表民主评议"],
+    ("household_exit", "township"): [
+        "摸底调查",
+        "村民代表民主评议",
+        "村内第一次公示",
+        "乡镇入户核实",
+    ],
+    ("village_exit", "township"): ["村级申请", "乡镇审核", "县级核查"],
+    ("county_exit", "county"): ["县级申请", "市级初审", "省级核查"],
 }
+SUBJECTS = {"household_exit": "贫困户", "village_exit": "贫困村", "county_exit": "贫困县"}
 
 
 def window_context(window: PublicityWindow, notice: Notice) -> dict:
@@ -55,8 +63,17 @@ def window_context(window: PublicityWindow, notice: Notice) -> dict:
             )
         ]
         extra = [{"key": "income", "label": "人均纯收入(元)"}]
+        columns = None
     else:  # a village or county window lists regions with their live incidence
         rows, extra = [], [{"key": "incidence", "label": "贫困发生率(%)"}]
+        parent_label, name_label = (
+            ("所属乡镇", "村名") if window.kind == "village_exit" else ("所属市", "县名")
+        )
+        columns = [
+            {"key": "parent", "label": parent_label},
+            {"key": "name", "label": name_label},
+            {"key": "population", "label": "农业户籍人口"},
+        ]
         for position, code in db.session.execute(
             select(WindowCase.position, Case.region_code)
             .join(Case, Case.id == WindowCase.case_id)
@@ -69,9 +86,9 @@ def window_context(window: PublicityWindow, notice: Notice) -> dict:
             rows.append(
                 {
                     "no": position,
-                    "group": parent.name if parent else "",
-                    "head_name": region.name,
-                    "people": region.rural_population or 0,
+                    "parent": parent.name if parent else "",
+                    "name": region.name,
+                    "population": region.rural_population or 0,
                     "incidence": "" if rate is None else f"{rate:.2f}",
                 }
             )
@@ -80,8 +97,10 @@ def window_context(window: PublicityWindow, notice: Notice) -> dict:
         "issuer": window.issuer_name,
         "serial": notice.serial,
         "basis": BASIS,
-        "steps_done": STEPS.get(window.stage, []),
+        "steps_done": STEPS.get((window.kind, window.stage), []),
         "period": {"from": window.first_day, "to": window.last_day},
+        **({"columns": columns} if columns else {}),
+        "subject_label": SUBJECTS.get(window.kind, "贫困户"),
         "extra_columns": extra,
         "rows": rows,
         "contact": dict(window.contact or {}),
