@@ -33,6 +33,9 @@ def create_app(config: dict | None = None) -> Flask:
     from workflow.services import users
 
     users.configure(app.config.get("EXITFLOW_PASSWORD_HASH") or "scrypt")
+    from workflow import personal_data
+
+    personal_data.configure(app.config.get("EXITFLOW_DATA_KEY"), instance)
     for noisy in ("weasyprint", "apscheduler"):  # progress lines every few seconds
         logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.basicConfig(

@@ -22,7 +22,11 @@ class Household(db.Model):
     region_path: Mapped[str] = mapped_column(String(120), index=True)
     group: Mapped[str] = mapped_column(String(50))
     head_name: Mapped[str] = mapped_column(String(50))
-    head_id_number: Mapped[str] = mapped_column(String(18), unique=True)
+    # The ID number encrypted (key from configuration), its keyed hash (unique) and
+    # its masked form: see workflow/personal_data.py.
+    head_id_cipher: Mapped[str] = mapped_column(String(255))
+    head_id_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    head_id_masked: Mapped[str] = mapped_column(String(18))
     poverty_cause: Mapped[str | None] = mapped_column(String(100))
     status: Mapped[str] = mapped_column(String(10), default="poor", index=True)
     registered: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -43,6 +47,8 @@ class Member(db.Model):
     household_id: Mapped[int] = mapped_column(ForeignKey("households.id"), index=True)
     name: Mapped[str] = mapped_column(String(50))
     relation: Mapped[str] = mapped_column(String(20))
-    id_number: Mapped[str] = mapped_column(String(18))
+    id_cipher: Mapped[str] = mapped_column(String(255))
+    id_hash: Mapped[str] = mapped_column(String(64), index=True)
+    id_masked: Mapped[str] = mapped_column(String(18))
 
     household: Mapped[Household] = relationship(back_populates="members")

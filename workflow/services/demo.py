@@ -12,6 +12,7 @@ from sqlalchemy import insert, select
 
 from states.calendar import SHANGHAI
 from states.identity import make_id_number
+from workflow import personal_data
 from workflow.extensions import db
 from workflow.models import Case, Household, Member, Region, User
 from workflow.services import cases, evaluation, publicity, regions, transitions, users
@@ -160,7 +161,7 @@ def _households(count: int, now: datetime) -> None:
                 "region_path": paths[village],
                 "group": f"{rng.randint(1, 9)}组",
                 "head_name": rng.choice(SURNAMES) + rng.choice(GIVEN),
-                "head_id_number": make_id_number(COUNTY, born, i),
+                **_protected("head_id", make_id_number(COUNTY, born, i)),
                 "poverty_cause": rng.choice(["因病", "因学", "缺技术", "缺劳力", "因残"]),
                 "status": "poor",
                 "registered": i < count,
@@ -181,11 +182,21 @@ def _households(count: int, now: datetime) -> None:
                     "household_id": hid,
                     "name": row["head_name"][0] + rng.choice(GIVEN),
                     "relation": ["配偶", "子女", "父母", "孙子女", "其他"][k % 5],
-                    "id_number": make_id_number("451099", born, 500 + k),
+                    **_protected("id", make_id_number("451099", born, 500 + k)),
                 }
             )
     if members:
         db.session.execute(insert(Member), members)
+
+
+def _protected(prefix: str, number: str) -> dict:
+    """The stored forms of a demo ID number (encrypted, keyed hash, masked)."""
+    forms = personal_data.protect(number)
+    return {
+        f"{prefix}_cipher": forms["cipher"],
+        f"{prefix}_hash": forms["hash"],
+        f"{prefix}_masked": forms["masked"],
+    }
 
 
 def advance(target: str, progress: Callable[[str, int], None] | None = None) -> dict[str, int]:

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from states.identity import id_number_problem, mask_id_number, normalize_id_number
+from workflow import personal_data
 from workflow.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from workflow.extensions import db
 from workflow.models import Household, Member, Region
@@ -47,20 +48,29 @@ def create(actor: Actor, values: dict, now: datetime, commit: bool = True) -> Ho
     if errors:
         raise ValidationFailed("身份证号有误", errors)
     head_id = normalize_id_number(values["head_id_number"])
-    if db.session.scalar(select(Household.id).where(Household.head_id_number == head_id)):
+    head = personal_data.protect(head_id)
+    if db.session.scalar(select(Household.id).where(Household.head_id_hash == head["hash"])):
         raise Conflict(f"身份证号 {mask_id_number(head_id)} 的户主已登记")
-    members = [
-        Member(
-            name=m["name"], relation=m["relation"], id_number=normalize_id_number(m["id_number"])
+    members = []
+    for m in values.get("members") or []:
+        number = personal_data.protect(normalize_id_number(m["id_number"]))
+        members.append(
+            Member(
+                name=m["name"],
+                relation=m["relation"],
+                id_cipher=number["cipher"],
+                id_hash=number["hash"],
+                id_masked=number["masked"],
+            )
         )
-        for m in values.get("members") or []
-    ]
     household = Household(
         village_code=village.code,
         region_path=village.path,
         group=values["group"],
         head_name=values["head_name"],
-        head_id_number=head_id,
+        head_id_cipher=head["cipher"],
+        head_id_hash=head["hash"],
+        head_id_masked=head["masked"],
         poverty_cause=values.get("poverty_cause"),
         status="poor",
         registered=values.get("registered", True),
@@ -115,15 +125,20 @@ def sees_full_ids(actor: Actor, household: Household) -> bool:
 def to_dict(household: Household, actor: Actor, detail: bool = False) -> dict:
     """A household as the API shows it: IDs masked unless the caller may see them."""
     full = detail and sees_full_ids(actor, household)
-    show = (lambda n: n) if full else mask_id_number
     return {
         "id": household.id,
         "village_code": household.village_code,
         "group": household.group,
         "head_name": household.head_name,
-        "head_id_number": show(household.head_id_number),
+        "head_id_number": personal_data.decrypt(household.head_id_cipher)
+        if full
+        else household.head_id_masked,
         "members": [
-            {"name": m.name, "relation": m.relation, "id_number": show(m.id_number)}
+            {
+                "name": m.name,
+                "relation": m.relation,
+                "id_number": personal_data.decrypt(m.id_cipher) if full else m.id_masked,
+            }
             for m in household.members
         ],
         "size": household.size,

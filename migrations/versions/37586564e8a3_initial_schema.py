@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 61ba27dea933
+Revision ID: 37586564e8a3
 Revises: 
-Create Date: 2026-11-24 21:00:24.866279
+Create Date: 2026-11-24 21:18:57.762437
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
-revision = '61ba27dea933'
+revision = '37586564e8a3'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -46,6 +46,7 @@ def upgrade():
     sa.Column('path', sa.String(length=120), nullable=False),
     sa.Column('rural_population', sa.Integer(), nullable=True),
     sa.Column('is_poor', sa.Boolean(), nullable=False),
+    sa.Column('remote', sa.Boolean(), nullable=False),
     sa.Column('rule_set', sa.String(length=40), nullable=True),
     sa.PrimaryKeyConstraint('code', name=op.f('pk_regions'))
     )
@@ -54,13 +55,33 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_regions_parent_code'), ['parent_code'], unique=False)
         batch_op.create_index(batch_op.f('ix_regions_path'), ['path'], unique=False)
 
+    op.create_table('scheduler_runs',
+    sa.Column('job', sa.String(length=40), nullable=False),
+    sa.Column('last_run_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('result', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.PrimaryKeyConstraint('job', name=op.f('pk_scheduler_runs'))
+    )
+    op.create_table('digests',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('region_code', sa.String(length=12), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('overdue', sa.Integer(), nullable=False),
+    sa.Column('content', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('delivered_via', sa.String(length=40), nullable=True),
+    sa.ForeignKeyConstraint(['region_code'], ['regions.code'], name=op.f('fk_digests_region_code_regions')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_digests')),
+    sa.UniqueConstraint('region_code', 'day', name=op.f('uq_digests_region_code'))
+    )
     op.create_table('households',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('village_code', sa.String(length=12), nullable=False),
     sa.Column('region_path', sa.String(length=120), nullable=False),
     sa.Column('group', sa.String(length=50), nullable=False),
     sa.Column('head_name', sa.String(length=50), nullable=False),
-    sa.Column('head_id_number', sa.String(length=18), nullable=False),
+    sa.Column('head_id_cipher', sa.String(length=255), nullable=False),
+    sa.Column('head_id_hash', sa.String(length=64), nullable=False),
+    sa.Column('head_id_masked', sa.String(length=18), nullable=False),
     sa.Column('poverty_cause', sa.String(length=100), nullable=True),
     sa.Column('status', sa.String(length=10), nullable=False),
     sa.Column('registered', sa.Boolean(), nullable=False),
@@ -68,7 +89,7 @@ def upgrade():
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['village_code'], ['regions.code'], name=op.f('fk_households_village_code_regions')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_households')),
-    sa.UniqueConstraint('head_id_number', name=op.f('uq_households_head_id_number'))
+    sa.UniqueConstraint('head_id_hash', name=op.f('uq_households_head_id_hash'))
     )
     with op.batch_alter_table('households', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_households_region_path'), ['region_path'], unique=False)
@@ -117,6 +138,8 @@ def upgrade():
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('rule_set', sa.String(length=40), nullable=False),
     sa.Column('window_id', sa.Integer(), nullable=True),
+    sa.Column('deadline_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('overdue', sa.Boolean(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['household_id'], ['households.id'], name=op.f('fk_cases_household_id_households')),
@@ -126,6 +149,7 @@ def upgrade():
     sa.UniqueConstraint('kind', 'region_code', 'year', name='uq_cases_region_year')
     )
     with op.batch_alter_table('cases', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_cases_deadline_at'), ['deadline_at'], unique=False)
         batch_op.create_index('ix_cases_path_state', ['region_path', 'state'], unique=False)
         batch_op.create_index(batch_op.f('ix_cases_village_code'), ['village_code'], unique=False)
         batch_op.create_index(batch_op.f('ix_cases_window_id'), ['window_id'], unique=False)
@@ -144,6 +168,7 @@ def upgrade():
     sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('passed', sa.Boolean(), nullable=True),
     sa.Column('metrics', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
+    sa.Column('design', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.ForeignKeyConstraint(['created_by'], ['users.id'], name=op.f('fk_evaluations_created_by_users')),
     sa.ForeignKeyConstraint(['scope_code'], ['regions.code'], name=op.f('fk_evaluations_scope_code_regions')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_evaluations'))
@@ -165,12 +190,15 @@ def upgrade():
     sa.Column('household_id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=50), nullable=False),
     sa.Column('relation', sa.String(length=20), nullable=False),
-    sa.Column('id_number', sa.String(length=18), nullable=False),
+    sa.Column('id_cipher', sa.String(length=255), nullable=False),
+    sa.Column('id_hash', sa.String(length=64), nullable=False),
+    sa.Column('id_masked', sa.String(length=18), nullable=False),
     sa.ForeignKeyConstraint(['household_id'], ['households.id'], name=op.f('fk_members_household_id_households')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_members'))
     )
     with op.batch_alter_table('members', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_members_household_id'), ['household_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_members_id_hash'), ['id_hash'], unique=False)
 
     op.create_table('publicity_windows',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -213,6 +241,7 @@ def upgrade():
     sa.Column('case_id', sa.Integer(), nullable=True),
     sa.Column('village_code', sa.String(length=12), nullable=False),
     sa.Column('registered', sa.Boolean(), nullable=False),
+    sa.Column('evaluator', sa.String(length=64), nullable=True),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_evaluation_samples_case_id_cases')),
     sa.ForeignKeyConstraint(['evaluation_id'], ['evaluations.id'], name=op.f('fk_evaluation_samples_evaluation_id_evaluations')),
     sa.ForeignKeyConstraint(['household_id'], ['households.id'], name=op.f('fk_evaluation_samples_household_id_households')),
@@ -232,6 +261,13 @@ def upgrade():
     sa.Column('satisfied', sa.Boolean(), nullable=True),
     sa.Column('people', sa.Integer(), nullable=False),
     sa.Column('recorded_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('appeal_status', sa.String(length=10), nullable=True),
+    sa.Column('appeal_reason', sa.Text(), nullable=True),
+    sa.Column('appeal_by', sa.Integer(), nullable=True),
+    sa.Column('appeal_resolution', sa.Text(), nullable=True),
+    sa.Column('appeal_resolved_by', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['appeal_by'], ['users.id'], name=op.f('fk_findings_appeal_by_users')),
+    sa.ForeignKeyConstraint(['appeal_resolved_by'], ['users.id'], name=op.f('fk_findings_appeal_resolved_by_users')),
     sa.ForeignKeyConstraint(['evaluation_id'], ['evaluations.id'], name=op.f('fk_findings_evaluation_id_evaluations')),
     sa.ForeignKeyConstraint(['evaluator_id'], ['users.id'], name=op.f('fk_findings_evaluator_id_users')),
     sa.ForeignKeyConstraint(['household_id'], ['households.id'], name=op.f('fk_findings_household_id_households')),
@@ -347,6 +383,7 @@ def downgrade():
 
     op.drop_table('publicity_windows')
     with op.batch_alter_table('members', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_members_id_hash'))
         batch_op.drop_index(batch_op.f('ix_members_household_id'))
 
     op.drop_table('members')
@@ -356,6 +393,7 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_cases_window_id'))
         batch_op.drop_index(batch_op.f('ix_cases_village_code'))
         batch_op.drop_index('ix_cases_path_state')
+        batch_op.drop_index(batch_op.f('ix_cases_deadline_at'))
 
     op.drop_table('cases')
     with op.batch_alter_table('api_tokens', schema=None) as batch_op:
@@ -369,6 +407,8 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_households_region_path'))
 
     op.drop_table('households')
+    op.drop_table('digests')
+    op.drop_table('scheduler_runs')
     with op.batch_alter_table('regions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_regions_path'))
         batch_op.drop_index(batch_op.f('ix_regions_parent_code'))
