@@ -43,6 +43,9 @@ def make_app(backend: str, tmp_path, request, extra: dict | None = None):
         "EXITFLOW_SECRET_KEY": "test-secret",
         "EXITFLOW_ALLOW_FAKE_CLOCK": "1",
         "EXITFLOW_PASSWORD_HASH": "pbkdf2:sha256:1000",
+        # Stories sign in again after every jump of the fake clock; the limits
+        # themselves are tested with their own values.
+        "EXITFLOW_RATE_LIMITS": {"login": 100000, "objections": 100000, "public_read": 100000},
         **(extra or {}),
     }
     if backend == "postgres":
@@ -51,13 +54,20 @@ def make_app(backend: str, tmp_path, request, extra: dict | None = None):
     else:
         config["EXITFLOW_DATABASE_URL"] = f"sqlite:///{tmp_path / 'test.db'}"
     app = create_app(config)
+    from workflow.security import reset_limits
+
+    reset_limits()
     with app.app_context():
         if backend == "postgres":
             if not state["created"]:
                 db.create_all()
                 state["created"] = True
             tables = ", ".join(t.name for t in db.metadata.sorted_tables)
+            # The audit table refuses TRUNCATE (append-only); the tests' reset is a
+            # superuser's, with user triggers off for this one statement's session.
+            db.session.execute(text("SET session_replication_role = replica"))
             db.session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            db.session.execute(text("SET session_replication_role = DEFAULT"))
             db.session.commit()
         else:
             db.create_all()
@@ -98,3 +108,14 @@ def world(app):
     from tests.factories import build_world
 
     return build_world()
+
+
+def tamper(sql: str, params: dict | None = None) -> None:
+    """Change the audit record behind the application's back, as a DBA could."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("SET LOCAL session_replication_role = replica"))
+    else:
+        db.session.execute(text("DROP TRIGGER IF EXISTS audit_records_no_update"))
+        db.session.execute(text("DROP TRIGGER IF EXISTS audit_records_no_delete"))
+    db.session.execute(text(sql), params or {})
+    db.session.commit()

@@ -54,6 +54,9 @@ def create_app(config: dict | None = None) -> Flask:
     from workflow.cli import register_commands
 
     register_error_handlers(app)
+    from workflow.security import harden
+
+    harden(app)
     register_api(app)
     from workflow.web import register_web
 

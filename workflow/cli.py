@@ -103,8 +103,8 @@ def create_user(name, role, region, password, display_name) -> None:
     from workflow.errors import ExitflowError
     from workflow.services import users
 
-    if role != "admin" and not region:
-        fail("--region is required for every role but admin")
+    if role not in ("admin", "auditor") and not region:
+        fail("--region is required for every role but admin and auditor")
     if password is None:
         password = click.prompt("password", hide_input=True, confirmation_prompt=True)
     try:

@@ -347,6 +347,10 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_window_cases_case_id'), ['case_id'], unique=False)
 
     # ### end Alembic commands ###
+    from workflow.models.audit import APPEND_ONLY
+
+    for statement in APPEND_ONLY.get(op.get_bind().dialect.name, []):
+        op.execute(statement)
 
 
 def downgrade():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
+from tests.conftest import tamper
 from workflow import create_app
 from workflow.errors import ConfigurationError
 from workflow.extensions import db
@@ -48,8 +49,7 @@ def test_seed_demo_drives_households_to_exited(runner):
 
 def test_verify_audit_fails_with_the_first_bad_record(runner):
     runner.invoke(args=["seed-demo", "--households", "12", "--advance-to", "appraised"])
-    db.session.execute(db.text("UPDATE audit_records SET trigger='approve' WHERE seq=3"))
-    db.session.commit()
+    tamper("UPDATE audit_records SET trigger='approve' WHERE seq=3")
     result = runner.invoke(args=["verify-audit"])
     assert result.exit_code == 1 and "record 3 was altered" in result.output
 

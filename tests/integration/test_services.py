@@ -6,7 +6,9 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
 
+from tests.conftest import tamper
 from tests.factories import APPRAISAL, SURVEY, TOWNSHIP, VILLAGE, add_household, set_now
 from workflow.errors import NotFound, TransitionNotAllowed
 from workflow.extensions import db
@@ -48,14 +50,25 @@ def to_verification(world, ids):
     return window
 
 
+def test_audit_records_cannot_be_changed_through_the_application(world):
+    ids = open_cases(world, 1)
+    for sql in (
+        "UPDATE audit_records SET trigger='x' WHERE seq=1",
+        "DELETE FROM audit_records WHERE seq=1",
+    ):
+        with pytest.raises(DBAPIError):
+            db.session.execute(text(sql))
+        db.session.rollback()
+    assert audit.verify().ok and audit.count() == len(ids)
+
+
 def test_audit_chain_detects_alteration_and_deletion(world):
     ids = open_cases(world, 3)
     to_publicity(world, ids)
     assert audit.verify().ok
     n = audit.count()
     assert n == 3 * 4  # create, survey, appraise, publicize
-    db.session.execute(text("UPDATE audit_records SET actor_username='someone' WHERE seq=5"))
-    db.session.commit()
+    tamper("UPDATE audit_records SET actor_username='someone' WHERE seq=5")
     result = audit.verify()
     assert not result.ok and result.seq == 5 and "altered" in result.problem
 
@@ -64,8 +77,7 @@ def test_audit_chain_detects_deleting_the_newest_record(world):
     ids = open_cases(world, 2)
     to_publicity(world, ids)
     last = db.session.scalar(select(func.max(AuditRecord.seq)))
-    db.session.execute(text("DELETE FROM audit_records WHERE seq=:s"), {"s": last})
-    db.session.commit()
+    tamper("DELETE FROM audit_records WHERE seq=:s", {"s": last})
     result = audit.verify()
     assert not result.ok and "missing" in result.problem
 
@@ -73,8 +85,7 @@ def test_audit_chain_detects_deleting_the_newest_record(world):
 def test_audit_chain_detects_a_gap(world):
     ids = open_cases(world, 2)
     to_publicity(world, ids)
-    db.session.execute(text("DELETE FROM audit_records WHERE seq=3"))
-    db.session.commit()
+    tamper("DELETE FROM audit_records WHERE seq=3")
     result = audit.verify()
     assert not result.ok and result.seq == 3
 

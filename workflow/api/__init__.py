@@ -128,6 +128,7 @@ def page_args() -> tuple[int, int]:
 def register_api(app: Flask) -> None:
     """Attach the API blueprint."""
     from workflow.api import (  # noqa: F401 - route modules register on bp
+        audit,
         cases,
         evaluations,
         households,

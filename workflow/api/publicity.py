@@ -6,6 +6,7 @@ from flask import Response
 
 from workflow import clock
 from workflow.api import actor, body, bp, doc, load, optional_actor, public_url, schemas
+from workflow.security import limited
 from workflow.services import notices, publicity
 
 
@@ -44,6 +45,7 @@ def post_window():
 
 
 @bp.get("/publicity-windows/<int:window_id>")
+@limited("public_read", 120)
 @doc("A window: public while open", response_schema=schemas.WindowOut, public=True)
 def get_window(window_id: int):
     now = clock.now()
@@ -51,6 +53,7 @@ def get_window(window_id: int):
 
 
 @bp.get("/publicity-windows/<int:window_id>/notice.pdf")
+@limited("public_read", 120)
 @doc("The window's notice as PDF: public while open", public=True)
 def window_notice(window_id: int):
     now = clock.now()
@@ -67,6 +70,7 @@ def window_notice(window_id: int):
 
 
 @bp.post("/publicity-windows/<int:window_id>/objections")
+@limited("objections", 10)
 @doc(
     "Lodge an objection against a listed case while the window is open",
     schemas.ObjectionIn,
@@ -82,6 +86,7 @@ def lodge_objection(window_id: int):
 
 
 @bp.get("/notices/<code>")
+@limited("public_read", 120)
 @doc("Verify a notice by its code", public=True)
 def verify_notice(code: str):
     return notices.verify(code)

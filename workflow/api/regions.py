@@ -9,10 +9,12 @@ from workflow.api import actor, body, bp, doc, load, page_args, roles, schemas
 from workflow.errors import ValidationFailed
 from workflow.extensions import db
 from workflow.models import Region
+from workflow.security import limited
 from workflow.services import regions, users
 
 
 @bp.post("/auth/token")
+@limited("login", 30)
 @doc(
     "Exchange a username and password for a bearer token",
     schemas.TokenRequest,
@@ -74,7 +76,7 @@ def get_region(code: str):
 @doc("Add a user (admin)", schemas.UserIn, status=201)
 def create_user():
     data = load(schemas.UserIn, body())
-    if data["role"] != "admin" and not data.get("region_code"):
+    if data["role"] not in users.UNSCOPED and not data.get("region_code"):
         raise ValidationFailed("除管理员外须指定地区", {"region_code": ["required"]})
     user = users.create(
         data["username"],
@@ -91,3 +93,21 @@ def create_user():
         "region_code": user.region_code,
         "display_name": user.display_name,
     }, 201
+
+
+@bp.post("/auth/revoke")
+@doc("Revoke the bearer token of this request (logout)")
+def revoke_token():
+    actor()
+    token = request.headers.get("Authorization", "")[7:].strip()
+    users.revoke_token(token)
+    return {"revoked": True}
+
+
+@bp.patch("/users/<username>")
+@roles("admin")
+@doc("Disable or enable a user (admin); disabling revokes every token at once", schemas.UserPatch)
+def patch_user(username: str):
+    data = load(schemas.UserPatch, body())
+    user = users.set_active(username, data["active"])
+    return {"username": user.username, "active": user.active}

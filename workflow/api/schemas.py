@@ -71,6 +71,10 @@ class UserIn(Schema):
     display_name = Str(load_default=None, allow_none=True, validate=validate.Length(max=100))
 
 
+class UserPatch(Schema):
+    active = fields.Boolean(required=True)
+
+
 class MemberIn(Schema):
     name = Str(required=True, validate=validate.Length(min=1, max=50))
     relation = Str(required=True, validate=validate.Length(min=1, max=20))

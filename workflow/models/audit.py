@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Integer, String, Text
+from sqlalchemy import Integer, String, Text, event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from workflow.extensions import UTCDateTime, db
@@ -33,3 +33,29 @@ class AuditRecord(db.Model):
     data_json: Mapped[str] = mapped_column(Text, default="{}")
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+# Append-only in the database itself: the application never updates or deletes a
+# record, and these triggers refuse it to anyone else connecting as the app's user.
+APPEND_ONLY = {
+    "sqlite": [
+        "CREATE TRIGGER audit_records_no_update BEFORE UPDATE ON audit_records "
+        "BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END",
+        "CREATE TRIGGER audit_records_no_delete BEFORE DELETE ON audit_records "
+        "BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END",
+    ],
+    "postgresql": [
+        "CREATE OR REPLACE FUNCTION audit_records_append_only() RETURNS trigger "
+        "LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit records are append-only'; END $$",
+        "CREATE TRIGGER audit_records_no_change BEFORE UPDATE OR DELETE ON audit_records "
+        "FOR EACH ROW EXECUTE FUNCTION audit_records_append_only()",
+        "CREATE TRIGGER audit_records_no_truncate BEFORE TRUNCATE ON audit_records "
+        "FOR EACH STATEMENT EXECUTE FUNCTION audit_records_append_only()",
+    ],
+}
+
+
+@event.listens_for(AuditRecord.__table__, "after_create")
+def _append_only(table, connection, **_kw):
+    for statement in APPEND_ONLY.get(connection.dialect.name, []):
+        connection.exec_driver_sql(statement)

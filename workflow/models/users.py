@@ -9,7 +9,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from workflow.extensions import JSONType, UTCDateTime, db
 
-ROLES = ("village", "township", "county", "city", "province", "evaluator", "admin")
+# 三员分立: `admin` manages users and regions; `auditor` reads the audit record.
+ROLES = ("village", "township", "county", "city", "province", "evaluator", "admin", "auditor")
 
 
 class User(db.Model):

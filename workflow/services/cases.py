@@ -181,8 +181,10 @@ def open_region_case(actor: Actor, kind: str, code: str, year: int, now: datetim
 
 def get(actor: Actor, case_id: int) -> Case:
     """A case inside the actor's region, or NotFound."""
+    if actor.role in ("admin", "auditor"):
+        raise Forbidden("系统管理员和审计管理员不查看或办理案件 (三员分立)")
     case = db.session.get(Case, case_id)
-    if case is None or not (actor.role == "admin" or actor.covers(case.region_path)):
+    if case is None or not actor.covers(case.region_path):
         raise NotFound(f"案件 {case_id} 不存在或不在您的辖区 (case not found)")
     if actor.role == "evaluator":
         raise NotFound(f"案件 {case_id} 不在您的评估样本中")
@@ -191,11 +193,12 @@ def get(actor: Actor, case_id: int) -> Case:
 
 def listing(actor: Actor, filters: dict, page: int, per_page: int) -> tuple[list[Case], int]:
     """A page of cases in the actor's region, filtered."""
+    if actor.role in ("admin", "auditor"):
+        raise Forbidden("系统管理员和审计管理员不查看或办理案件 (三员分立)")
     query = select(Case)
     if actor.role == "evaluator":
         return [], 0
-    if actor.role != "admin":
-        query = query.where(Case.region_path.startswith(actor.region_path))
+    query = query.where(Case.region_path.startswith(actor.region_path))
     if filters.get("region_code"):
         region = db.session.get(Region, filters["region_code"])
         if region is None:
@@ -216,7 +219,7 @@ def listing(actor: Actor, filters: dict, page: int, per_page: int) -> tuple[list
 def allowed_triggers(case: Case, actor: Actor) -> list[str]:
     """Triggers this caller may fire on the case now (guards are checked when fired)."""
     proc = procedure(case.kind)
-    if not (actor.role == "admin" or actor.covers(case.region_path)):
+    if not actor.covers(case.region_path):
         return []
     return [
         code

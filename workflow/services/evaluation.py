@@ -122,9 +122,7 @@ def get(actor: Actor, evaluation_id: int) -> Evaluation:
 def _may_see(actor: Actor, evaluation: Evaluation) -> bool:
     if actor.role == "evaluator":
         return _assigned(actor, evaluation)
-    return actor.role == "admin" or (
-        actor.role in COMMISSIONERS and actor.covers(evaluation.scope_path)
-    )
+    return actor.role in COMMISSIONERS and actor.covers(evaluation.scope_path)
 
 
 def _assigned(actor: Actor, evaluation: Evaluation) -> bool:

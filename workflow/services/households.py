@@ -14,8 +14,9 @@ from workflow.extensions import db
 from workflow.models import Household, Member, Region
 from workflow.services.actors import Actor
 
-WRITERS = {"village", "township", "county", "admin"}
-READERS = {"village", "township", "county", "city", "province", "admin"}
+# 三员分立: the system administrator reads and writes no household data.
+WRITERS = {"village", "township", "county"}
+READERS = {"village", "township", "county", "city", "province"}
 
 
 def _validate(values: dict) -> dict[str, list[str]]:
@@ -42,7 +43,7 @@ def create(actor: Actor, values: dict, now: datetime, commit: bool = True) -> Ho
     village = db.session.get(Region, values["village_code"])
     if village is None or village.level != "village":
         raise ValidationFailed("村不存在", {"village_code": ["unknown village"]})
-    if actor.role != "admin" and not actor.covers(village.path):
+    if not actor.covers(village.path):
         raise Forbidden("该村不在您的辖区")
     errors = _validate(values)
     if errors:
@@ -89,7 +90,7 @@ def get(actor: Actor, household_id: int) -> Household:
     if actor.role not in READERS:
         raise Forbidden("您的角色不能查看贫困户信息")
     household = db.session.get(Household, household_id)
-    if household is None or not (actor.role == "admin" or actor.covers(household.region_path)):
+    if household is None or not actor.covers(household.region_path):
         raise NotFound(f"贫困户 {household_id} 不存在或不在您的辖区")
     return household
 
@@ -100,9 +101,7 @@ def listing(
     """A page of households in the actor's region."""
     if actor.role not in READERS:
         raise Forbidden("您的角色不能查看贫困户信息")
-    query = select(Household)
-    if actor.role != "admin":
-        query = query.where(Household.region_path.startswith(actor.region_path))
+    query = select(Household).where(Household.region_path.startswith(actor.region_path))
     if village_code:
         query = query.where(Household.village_code == village_code)
     if status:

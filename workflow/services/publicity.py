@@ -171,10 +171,9 @@ def get_window(window_id: int, actor: Actor | None, now: datetime) -> PublicityW
         raise NotFound(f"公示 {window_id} 不存在")
     if is_open(window, now):
         return window
+    # After closing: users above the scope and those inside it (a village, its township's list).
     if actor is None or not (
-        actor.role == "admin"
-        or actor.covers(window.scope_path)
-        or window.scope_path.startswith(actor.region_path)
+        actor.covers(window.scope_path) or actor.region_path.startswith(window.scope_path)
     ):
         raise NotFound(f"公示 {window_id} 不存在或已结束")
     return window

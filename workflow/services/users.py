@@ -12,7 +12,7 @@ from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from workflow.clock import as_utc
-from workflow.errors import Conflict, Unauthenticated, ValidationFailed
+from workflow.errors import Conflict, NotFound, Unauthenticated, ValidationFailed
 from workflow.extensions import db
 from workflow.models import ApiToken, Region, User
 from workflow.models.users import ROLES
@@ -27,6 +27,9 @@ ROLE_LEVELS = {
     "city": "city",
     "province": "province",
 }
+UNSCOPED = ("admin", "auditor")  # roles that belong to no region
+MAX_FAILURES = 5
+LOCKOUT = timedelta(minutes=15)
 # scrypt (werkzeug's default) in production; tests set a cheap method in config.
 HASH_METHOD = {"method": "scrypt"}
 _DUMMY_HASH = generate_password_hash("not-a-real-password")
@@ -64,7 +67,7 @@ def create(
     if problem:
         errors["password"] = [problem]
     region = db.session.get(Region, region_code) if region_code else None
-    if role != "admin":
+    if role not in UNSCOPED:
         if region is None:
             errors["region_code"] = ["required and must exist for this role"]
         elif role in ROLE_LEVELS and region.level != ROLE_LEVELS[role]:
@@ -95,8 +98,56 @@ def authenticate(username: str, password: str, now: datetime) -> User:
     user = db.session.scalar(select(User).where(User.username == username))
     # Check a hash even for unknown names, so timing does not reveal which exist.
     ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, password or "")
-    if not user or not ok or not user.active:
-        raise Unauthenticated("用户名或密码错误 (invalid credentials)")
+    if user is not None:
+        locked = user.locked_until is not None and as_utc(user.locked_until) > now
+        if ok and not locked and user.active:
+            if user.failed_logins:
+                user.failed_logins, user.locked_until = 0, None
+                db.session.commit()
+            return user
+        if not ok and not locked:
+            # 5 failures lock the account for 15 minutes (等保2.0 登录失败处理).
+            user.failed_logins += 1
+            if user.failed_logins >= MAX_FAILURES:
+                user.locked_until, user.failed_logins = now + LOCKOUT, 0
+                logger.warning(
+                    "account %s locked for %s after %d failed logins",
+                    username,
+                    LOCKOUT,
+                    MAX_FAILURES,
+                )
+            db.session.commit()
+        elif locked:
+            logger.warning("login refused: account %s is locked", username)
+    # The same answer whatever failed: no telling which accounts exist or are locked.
+    raise Unauthenticated("用户名或密码错误,或账户已被暂时锁定 (invalid credentials)")
+
+
+def revoke_token(token: str) -> bool:
+    """Revoke one bearer token (logout)."""
+    row = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _hash(token)))
+    if row is None or row.revoked:
+        return False
+    row.revoked = True
+    db.session.commit()
+    return True
+
+
+def set_active(username: str, active: bool) -> User:
+    """Disable (at once: every token stops working) or enable a user."""
+    user = db.session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound(f"用户 {username} 不存在")
+    user.active = active
+    if not active:
+        for token in db.session.scalars(
+            select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked.is_(False))
+        ):
+            token.revoked = True
+    else:
+        user.failed_logins, user.locked_until = 0, None
+    db.session.commit()
+    logger.info("user %s %s", username, "enabled" if active else "disabled")
     return user
 
 

@@ -1,0 +1,54 @@
+"""The audit record, for the audit administrator (三员分立: read-only, nobody else)."""
+
+from __future__ import annotations
+
+import json
+
+from flask import request
+from sqlalchemy import func, select
+
+from workflow.api import bp, doc, page_args, roles
+from workflow.errors import ValidationFailed
+from workflow.extensions import db
+from workflow.models import AuditRecord
+
+
+@bp.get("/audit")
+@roles("auditor")
+@doc("Read the audit record (auditor only; filters case_id, actor, trigger)", many=True)
+def list_audit():
+    page, per_page = page_args()
+    query = select(AuditRecord)
+    if request.args.get("case_id"):
+        try:
+            query = query.where(AuditRecord.case_id == int(request.args["case_id"]))
+        except ValueError:
+            raise ValidationFailed("case_id 须为整数", {"case_id": ["integer"]}) from None
+    for key, column in (("actor", AuditRecord.actor_username), ("trigger", AuditRecord.trigger)):
+        if request.args.get(key):
+            query = query.where(column == request.args[key])
+    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = db.session.scalars(
+        query.order_by(AuditRecord.seq).limit(per_page).offset((page - 1) * per_page)
+    )
+    return {
+        "items": [
+            {
+                "seq": r.seq,
+                "case_id": r.case_id,
+                "kind": r.kind,
+                "trigger": r.trigger,
+                "from_state": r.from_state,
+                "to_state": r.to_state,
+                "actor": r.actor_username,
+                "role": r.actor_role,
+                "at": r.at.isoformat(),
+                "data": json.loads(r.data_json),
+                "hash": r.hash,
+            }
+            for r in rows
+        ],
+        "page": page,
+        "per_page": per_page,
+        "total": total,
+    }
