@@ -10,7 +10,7 @@ from sqlalchemy import func, insert, select, update
 
 from states.calendar import HolidayDataMissing, publicity_period
 from states.procedure import VIA_OBJECTION, VIA_PUBLICITY, VIA_SWEEP
-from states.registry import procedure
+from states.registry import PROCEDURES, procedure
 from states.rules import load_rule_set
 from workflow.clock import as_utc
 from workflow.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -44,6 +44,9 @@ def post(
     now: datetime,
 ) -> PublicityWindow:
     """Post a window listing the cases, move them into publicity, and issue its notice."""
+    issuers = {spec[0] for p in PROCEDURES.values() for spec in p.publicize.values()}
+    if actor.role not in issuers:  # deny by default, before anything is looked up
+        raise Forbidden(f"角色 {actor.role} 不能发布公示")
     scope = db.session.get(Region, scope_code)
     if scope is None or not actor.covers(scope.path):
         raise NotFound(f"地区 {scope_code} 不存在或不在您的辖区")
