@@ -189,7 +189,55 @@ def serve(host: str, port: int) -> None:
     run_simple(host, port, app, threaded=True, use_reloader=False)
 
 
-COMMANDS = [init_db, seed_demo, create_user, sweep, verify_audit, scheduler, serve]
+@click.command("backup")
+@click.argument("target", type=click.Path(dir_okay=False, writable=True))
+@with_appcontext
+def backup(target: str) -> None:
+    """Write an online backup of the SQLite database to TARGET (PostgreSQL: pg_dump)."""
+    from pathlib import Path
+
+    from workflow.errors import ExitflowError
+    from workflow.services import backup as backups
+
+    with click.progressbar(length=100, label="backup", file=sys.stderr) as bar:
+
+        def step(done, total):
+            bar.update(int(done * 100 / max(total, 1)) - bar.pos)
+
+        try:
+            pages = backups.backup(Path(target), step)
+        except ExitflowError as err:
+            fail(err.detail)
+    click.echo(f"backup written to {target} ({pages} pages)")
+
+
+@click.command("restore")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False))
+@click.option("--yes", is_flag=True, help="do not ask for confirmation")
+@with_appcontext
+def restore(source: str, yes: bool) -> None:
+    """Replace the SQLite database with a backup, then check the audit chain."""
+    from pathlib import Path
+
+    from workflow.errors import ExitflowError
+    from workflow.services import audit
+    from workflow.services import backup as backups
+
+    if not yes and not click.confirm("replace the current database with this backup?"):
+        fail("restore cancelled")
+    try:
+        pages = backups.restore(Path(source))
+    except ExitflowError as err:
+        fail(err.detail)
+    result = audit.verify()
+    if not result.ok:
+        fail(f"restored, but the audit chain is broken: {result.problem}")
+    click.echo(
+        f"restored from {source} ({pages} pages); audit chain intact: {result.checked} record(s)"
+    )
+
+
+COMMANDS = [backup, restore, init_db, seed_demo, create_user, sweep, verify_audit, scheduler, serve]
 
 
 def register_commands(app) -> None:
