@@ -191,6 +191,14 @@ def _appeal(scene, own, resolve=False):
     )
 
 
+def _import_csv(scene, own) -> bytes:
+    body = _household_body(scene, own)
+    return (
+        "村代码,村民小组,户主姓名,户主身份证号\n"
+        f"{body['village_code']},一组,乙,{body['head_id_number']}\n"
+    ).encode()
+
+
 ALL_OK = {r: (200, 200) for r in ROLES}
 ROUTES = {
     ("GET", "/"): (lambda s, o: _json("GET", "/"), ALL_OK, 200),
@@ -418,6 +426,26 @@ ROUTES = {
         {**{r: (403, 403) for r in ROLES}, "admin": (200, 200)},
         401,
     ),
+    ("POST", "/api/v1/imports/households"): (
+        lambda s, o: {
+            "method": "POST",
+            "path": "/api/v1/imports/households",
+            "json": None,
+            "data": {"file": (__import__("io").BytesIO(_import_csv(s, o)), "h.csv")},
+        },
+        {
+            **{r: (403, 403) for r in ROLES},
+            "village": (201, 422),
+            "township": (201, 422),
+            "county": (201, 422),
+        },
+        401,
+    ),
+    ("GET", "/api/v1/imports/households/template.csv"): (
+        lambda s, o: _json("GET", "/api/v1/imports/households/template.csv"),
+        ALL_OK,
+        401,
+    ),
     ("GET", "/api/v1/audit"): (
         lambda s, o: _json("GET", "/api/v1/audit"),
         {**{r: (403, 403) for r in ROLES}, "auditor": (200, 200)},
@@ -453,11 +481,15 @@ def test_matrix(app, client, world):
                     continue
                 request = make(scene, own)
                 db.session.commit()
+                payload = (
+                    {"json": request["json"]}
+                    if request["json"] is not None
+                    else {"data": request["data"]}
+                    if request.get("data")
+                    else {}
+                )
                 r = client.open(
-                    request["path"],
-                    method=request["method"],
-                    json=request["json"],
-                    headers=headers(role),
+                    request["path"], method=request["method"], headers=headers(role), **payload
                 )
                 r.close()  # static files stream from an open file
                 db.session.rollback()

@@ -132,6 +132,7 @@ def register_api(app: Flask) -> None:
         cases,
         evaluations,
         households,
+        imports,
         openapi,
         publicity,
         regions,
