@@ -108,7 +108,7 @@ def test_a_huge_file_is_refused(client, world, monkeypatch):
     from workflow.services import imports
 
     # The limit is 10 MB; a smaller one here keeps the upload in memory for the test.
-    monkeypatch.setattr(imports, "MAX_BYTES", 100_000)
+    monkeypatch.setattr(imports, "MAX_BYTES", 20_000)
     r = post(client, "huge.csv", (HEADER + csv_rows(1000)).encode())
     assert r.status_code == 422 and r.get_json()["errors"][0]["message"] == "file too large"
     assert households() == 0
