@@ -269,7 +269,7 @@ ROUTES = {
         {**ALL_OK, "evaluator": (403, 403), "admin": (403, 403), "auditor": (403, 403)},
         401,
     ),
-    ("GET", "/api/v1/households/<int:household_id>"): (
+    ("GET", "/api/v1/households/<id:household_id>"): (
         lambda s, o: _json("GET", f"/api/v1/households/{s.household(o)}"),
         {
             **{r: (200, 404) for r in ("village", "township", "county", "city", "province")},
@@ -293,7 +293,7 @@ ROUTES = {
         {**ALL_OK, "admin": (403, 403), "auditor": (403, 403)},
         401,
     ),
-    ("GET", "/api/v1/cases/<int:case_id>"): (
+    ("GET", "/api/v1/cases/<id:case_id>"): (
         lambda s, o: _json("GET", f"/api/v1/cases/{s.case(o)}"),
         {
             **{r: (200, 404) for r in ("village", "township", "county", "city", "province")},
@@ -303,7 +303,7 @@ ROUTES = {
         },
         401,
     ),
-    ("POST", "/api/v1/cases/<int:case_id>/transitions"): (
+    ("POST", "/api/v1/cases/<id:case_id>/transitions"): (
         lambda s, o: _json(
             "POST",
             f"/api/v1/cases/{s.case(o)}/transitions",
@@ -348,17 +348,17 @@ ROUTES = {
         },
         401,
     ),
-    ("GET", "/api/v1/publicity-windows/<int:window_id>"): (
+    ("GET", "/api/v1/publicity-windows/<id:window_id>"): (
         lambda s, o: _json("GET", f"/api/v1/publicity-windows/{s.window(o)[0].id}"),
         ALL_OK,
         200,
     ),
-    ("GET", "/api/v1/publicity-windows/<int:window_id>/notice.pdf"): (
+    ("GET", "/api/v1/publicity-windows/<id:window_id>/notice.pdf"): (
         lambda s, o: _json("GET", f"/api/v1/publicity-windows/{s.window(o)[0].id}/notice.pdf"),
         ALL_OK,
         200,
     ),
-    ("POST", "/api/v1/publicity-windows/<int:window_id>/objections"): (
+    ("POST", "/api/v1/publicity-windows/<id:window_id>/objections"): (
         lambda s, o: (
             lambda w: _json(
                 "POST",
@@ -391,7 +391,7 @@ ROUTES = {
         {**{r: (403, 403) for r in ROLES}, "city": (201, 404), "province": (201, 404)},
         401,
     ),
-    ("GET", "/api/v1/evaluations/<int:evaluation_id>"): (
+    ("GET", "/api/v1/evaluations/<id:evaluation_id>"): (
         lambda s, o: _json("GET", f"/api/v1/evaluations/{s.evaluation(o, ['evaluator1']).id}"),
         {
             **{r: (404, 404) for r in ROLES},
@@ -401,22 +401,22 @@ ROUTES = {
         },
         401,
     ),
-    ("POST", "/api/v1/evaluations/<int:evaluation_id>/findings"): (
+    ("POST", "/api/v1/evaluations/<id:evaluation_id>/findings"): (
         _finding,
         {**{r: (403, 403) for r in ROLES}, "evaluator": (201, 201)},
         401,
     ),
-    ("POST", "/api/v1/evaluations/<int:evaluation_id>/close"): (
+    ("POST", "/api/v1/evaluations/<id:evaluation_id>/close"): (
         lambda s, o: _json("POST", f"/api/v1/evaluations/{s.evaluation(o).id}/close"),
         {**{r: (403, 403) for r in ROLES}, "city": (200, 404), "province": (200, 404)},
         401,
     ),
-    ("POST", "/api/v1/evaluations/<int:evaluation_id>/appeals"): (
+    ("POST", "/api/v1/evaluations/<id:evaluation_id>/appeals"): (
         _appeal,
         {**{r: (403, 403) for r in ROLES}, "county": (201, 404)},
         401,
     ),
-    ("POST", "/api/v1/evaluations/<int:evaluation_id>/appeals/resolve"): (
+    ("POST", "/api/v1/evaluations/<id:evaluation_id>/appeals/resolve"): (
         lambda s, o: _appeal(s, o, resolve=True),
         {**{r: (403, 403) for r in ROLES}, "province": (200, 404)},
         401,

@@ -6,6 +6,7 @@ from functools import wraps
 
 from flask import Blueprint, Flask, current_app, request
 from marshmallow import Schema, ValidationError
+from werkzeug.routing import IntegerConverter
 
 from workflow import clock
 from workflow.errors import BadRequest, Forbidden, Unauthenticated, ValidationFailed
@@ -125,8 +126,16 @@ def page_args() -> tuple[int, int]:
     return page, per_page
 
 
+class IdConverter(IntegerConverter):
+    """Row ids: 1 to 2**31-1, so an overlong number is a 404, never a database overflow."""
+
+    def __init__(self, url_map, *args, **kwargs):
+        super().__init__(url_map, min=1, max=2**31 - 1)
+
+
 def register_api(app: Flask) -> None:
     """Attach the API blueprint."""
+    app.url_map.converters["id"] = IdConverter
     from workflow.api import (  # noqa: F401 - route modules register on bp
         audit,
         cases,

@@ -69,13 +69,13 @@ def list_cases():
     }
 
 
-@bp.get("/cases/<int:case_id>")
+@bp.get("/cases/<id:case_id>")
 @doc("A case with its data, the caller's allowed triggers and its full history")
 def get_case(case_id: int):
     return cases.to_dict(cases.get(actor(), case_id), actor(), detail=True)
 
 
-@bp.post("/cases/<int:case_id>/transitions")
+@bp.post("/cases/<id:case_id>/transitions")
 @doc("Fire a trigger on a case; expected_version guards against lost updates", schemas.TransitionIn)
 def fire_transition(case_id: int):
     data = load(schemas.TransitionIn, body())

@@ -60,13 +60,13 @@ def create_evaluation():
     return evaluation_dict(ev, actor()), 201
 
 
-@bp.get("/evaluations/<int:evaluation_id>")
+@bp.get("/evaluations/<id:evaluation_id>")
 @doc("An evaluation batch with its sample and metrics")
 def get_evaluation(evaluation_id: int):
     return evaluation_dict(evaluation.get(actor(), evaluation_id), actor())
 
 
-@bp.post("/evaluations/<int:evaluation_id>/findings")
+@bp.post("/evaluations/<id:evaluation_id>/findings")
 @doc("Record an evaluator's finding on a sampled household", schemas.FindingIn, status=201)
 def record_finding(evaluation_id: int):
     data = load(schemas.FindingIn, body())
@@ -82,14 +82,14 @@ def record_finding(evaluation_id: int):
     return {"id": finding.id, "household_id": finding.household_id}, 201
 
 
-@bp.post("/evaluations/<int:evaluation_id>/close")
+@bp.post("/evaluations/<id:evaluation_id>/close")
 @doc("Close the batch: compute the 三率一度 and move cases on or back")
 def close_evaluation(evaluation_id: int):
     ev = evaluation.close(actor(), evaluation_id, clock.now())
     return evaluation_dict(ev, actor())
 
 
-@bp.post("/evaluations/<int:evaluation_id>/appeals")
+@bp.post("/evaluations/<id:evaluation_id>/appeals")
 @doc("The county disputes a finding (申诉, once per finding)", schemas.AppealIn, status=201)
 def appeal_finding(evaluation_id: int):
     data = load(schemas.AppealIn, body())
@@ -99,7 +99,7 @@ def appeal_finding(evaluation_id: int):
     return {"household_id": finding.household_id, "appeal_status": finding.appeal_status}, 201
 
 
-@bp.post("/evaluations/<int:evaluation_id>/appeals/resolve")
+@bp.post("/evaluations/<id:evaluation_id>/appeals/resolve")
 @doc(
     "The province resolves an appeal; an upheld one overturns the finding",
     schemas.AppealResolutionIn,

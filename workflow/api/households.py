@@ -32,7 +32,7 @@ def list_households():
     }
 
 
-@bp.get("/households/<int:household_id>")
+@bp.get("/households/<id:household_id>")
 @doc("A household; full ID numbers only for its own village and township")
 def get_household(household_id: int):
     return households.to_dict(households.get(actor(), household_id), actor(), detail=True)

@@ -48,7 +48,9 @@ def build_spec() -> dict:
                 "name": n,
                 "in": "path",
                 "required": True,
-                "schema": {"type": "integer" if f"int:{n}" in rule.rule else "string"},
+                "schema": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
+                if f"id:{n}" in rule.rule
+                else {"type": "string"},
             }
             for n in re.findall(r"{(\w+)}", path)
         ]

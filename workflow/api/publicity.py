@@ -44,7 +44,7 @@ def post_window():
     return window_dict(window, now), 201
 
 
-@bp.get("/publicity-windows/<int:window_id>")
+@bp.get("/publicity-windows/<id:window_id>")
 @limited("public_read", 120)
 @doc("A window: public while open", response_schema=schemas.WindowOut, public=True)
 def get_window(window_id: int):
@@ -52,7 +52,7 @@ def get_window(window_id: int):
     return window_dict(publicity.get_window(window_id, optional_actor(), now), now)
 
 
-@bp.get("/publicity-windows/<int:window_id>/notice.pdf")
+@bp.get("/publicity-windows/<id:window_id>/notice.pdf")
 @limited("public_read", 120)
 @doc("The window's notice as PDF: public while open", public=True)
 def window_notice(window_id: int):
@@ -69,7 +69,7 @@ def window_notice(window_id: int):
     )
 
 
-@bp.post("/publicity-windows/<int:window_id>/objections")
+@bp.post("/publicity-windows/<id:window_id>/objections")
 @limited("objections", 10)
 @doc(
     "Lodge an objection against a listed case while the window is open",
