@@ -16,7 +16,14 @@ from weasyprint.urls import URLFetcher
 HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
 TEMPLATES = HERE.parent / "templates" / "notices"
-NOTICE_KINDS = ("publicity", "announcement")
+NOTICE_KINDS = (
+    "publicity",
+    "announcement",
+    "survey_form",
+    "appraisal_record",
+    "verification_form",
+    "evaluation_report",
+)
 DEFAULT_FONTS = "Noto Serif CJK SC, Noto Serif CJK, Noto Sans CJK SC, serif"
 # Row keys that would publish personal data (《2018年政务公开工作要点》 de-identification).
 _PERSONAL = re.compile(
@@ -94,3 +101,20 @@ def render_pdf(kind: str, context: dict, fonts: str | None = None) -> bytes:
     return document.write_pdf(
         pdf_identifier=f"exitflow-{kind}-{context.get('serial', '')}-{issued}".encode()
     )
+
+
+def _render_job(job: tuple[str, dict]) -> bytes:
+    return render_pdf(*job)
+
+
+def render_many(jobs: list[tuple[str, dict]], processes: int | None = None) -> list[bytes]:
+    """Render a batch (a county's village notices) on every core; results in order."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    workers = processes or min(len(jobs), os.cpu_count() or 1)
+    if workers <= 1 or len(jobs) <= 1:
+        return [render_pdf(kind, context) for kind, context in jobs]
+    # spawn: no forked copies of a web process's threads, locks or database connections
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return list(pool.map(_render_job, jobs, chunksize=max(1, len(jobs) // (workers * 4))))

@@ -73,13 +73,14 @@ def release_lock() -> None:
 
 def tick(app: Flask) -> dict:
     """Close the windows due now (as `exitflow sweep`) and flag overdue cases."""
-    from workflow.services import deadlines, publicity
+    from workflow.services import deadlines, notices, publicity
 
     with app.app_context():
         try:
             now = clock.now()
             result = publicity.sweep(now)
             result["overdue_flagged"] = deadlines.mark_overdue(now)
+            result["notices_rendered"] = notices.render_pending()
             result["errors"] = len(result["errors"])
             deadlines.record_run("sweep", now, result)
             return result

@@ -4,7 +4,13 @@ from workflow.models.audit import AuditRecord
 from workflow.models.cases import Case, CaseData, SignOff
 from workflow.models.evaluation import Evaluation, EvaluationSample, Finding
 from workflow.models.households import Household, Member
-from workflow.models.publicity import Notice, Objection, PublicityWindow, WindowCase
+from workflow.models.publicity import (
+    Notice,
+    NoticeFile,
+    Objection,
+    PublicityWindow,
+    WindowCase,
+)
 from workflow.models.regions import Region
 from workflow.models.scheduling import Digest, SchedulerRun
 from workflow.models.users import ApiToken, IdempotencyRecord, User
@@ -22,6 +28,7 @@ __all__ = [
     "IdempotencyRecord",
     "Member",
     "Notice",
+    "NoticeFile",
     "Objection",
     "PublicityWindow",
     "Region",

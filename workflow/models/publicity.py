@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from workflow.extensions import JSONType, UTCDateTime, db
@@ -81,3 +81,12 @@ class Notice(db.Model):
     context: Mapped[dict] = mapped_column(JSONType)
     replaces_id: Mapped[int | None] = mapped_column(Integer)
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class NoticeFile(db.Model):
+    """The PDF of a notice as issued: the record itself, never rendered again differently."""
+
+    __tablename__ = "notice_files"
+
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id"), primary_key=True)
+    pdf: Mapped[bytes] = mapped_column(LargeBinary)

@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from pathlib import Path
+from datetime import datetime
 
 from flask import current_app
 from sqlalchemy import select
 
-from notices import render_pdf
+from notices import render_many, render_pdf
 from states.calendar import SHANGHAI
 from workflow.errors import NotFound
 from workflow.extensions import db
-from workflow.models import Case, CaseData, Household, Notice, PublicityWindow, Region, WindowCase
+from workflow.models import (
+    Case,
+    CaseData,
+    Household,
+    Notice,
+    NoticeFile,
+    PublicityWindow,
+    Region,
+    WindowCase,
+)
 from workflow.services.regions import incidence
 
 logger = logging.getLogger(__name__)
@@ -36,7 +45,7 @@ STEPS = {
 SUBJECTS = {"household_exit": "贫困户", "village_exit": "贫困村", "county_exit": "贫困县"}
 
 
-def window_context(window: PublicityWindow, notice: Notice) -> dict:
+def window_context(window: PublicityWindow) -> dict:
     """The notice of a window as a plain dict: no ID numbers, phones or health data."""
     if window.kind == "household_exit":
         rows = [
@@ -95,7 +104,6 @@ def window_context(window: PublicityWindow, notice: Notice) -> dict:
     return {
         "title": window.title,
         "issuer": window.issuer_name,
-        "serial": notice.serial,
         "basis": BASIS,
         "steps_done": STEPS.get((window.kind, window.stage), []),
         "period": {"from": window.first_day, "to": window.last_day},
@@ -104,48 +112,106 @@ def window_context(window: PublicityWindow, notice: Notice) -> dict:
         "extra_columns": extra,
         "rows": rows,
         "contact": dict(window.contact or {}),
-        "issued_on": notice.issued_at.astimezone(SHANGHAI).date().isoformat()
-        if notice.issued_at.tzinfo
-        else notice.issued_at.date().isoformat(),
-        "verification": {
-            "code": notice.code,
-            "url": current_app.config["EXITFLOW_PUBLIC_URL"].rstrip("/")
-            + f"/api/v1/notices/{notice.code}",
-        },
+        "issued_on": window.opens_at.astimezone(SHANGHAI).date().isoformat(),
     }
 
 
-def _cache_path(code: str) -> Path:
-    folder = Path(current_app.instance_path) / "notices"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"{code}.pdf"
+def issue(
+    kind: str,
+    context: dict,
+    issuer: str,
+    serial: str,
+    now: datetime,
+    window_id: int | None = None,
+    replaces: Notice | None = None,
+    code: str | None = None,
+) -> Notice:
+    """Record a notice with its context frozen as issued; caller commits."""
+    from workflow.services.publicity import new_code
+
+    code = code or new_code()
+    context = {
+        **context,
+        "serial": serial,
+        "verification": {"code": code, "url": _verify_url(code)},
+    }
+    notice = Notice(
+        code=code,
+        kind=kind,
+        serial=serial,
+        issuer=issuer,
+        issued_at=now,
+        window_id=window_id,
+        context=context,
+        replaces_id=replaces.id if replaces else None,
+    )
+    db.session.add(notice)
+    db.session.flush()
+    return notice
+
+
+def _verify_url(code: str) -> str:
+    return current_app.config["EXITFLOW_PUBLIC_URL"].rstrip("/") + f"/api/v1/notices/{code}"
+
+
+def pdf(notice: Notice) -> bytes:
+    """The notice's PDF: the stored bytes, or rendered once from its frozen context."""
+    stored = db.session.get(NoticeFile, notice.id)
+    if stored is not None:
+        return stored.pdf
+    data = render_pdf(notice.kind, notice.context)
+    _store(notice, data)
+    db.session.commit()
+    return data
+
+
+def _store(notice: Notice, data: bytes) -> None:
+    if db.session.get(NoticeFile, notice.id) is None:
+        db.session.add(NoticeFile(notice_id=notice.id, pdf=data))
+        notice.sha256 = hashlib.sha256(data).hexdigest()
+
+
+def render_pending(limit: int = 300) -> int:
+    """Render notices issued but not yet rendered, on every core (the scheduler's job)."""
+    pending = db.session.execute(
+        select(Notice.id, Notice.kind, Notice.context)
+        .outerjoin(NoticeFile, NoticeFile.notice_id == Notice.id)
+        .where(NoticeFile.notice_id.is_(None))
+        .order_by(Notice.id)
+        .limit(limit)
+    ).all()
+    db.session.rollback()  # no transaction (on SQLite: no write lock) while rendering
+    if not pending:
+        return 0
+    rendered = render_many([(row.kind, row.context) for row in pending])
+    for row, data in zip(pending, rendered, strict=True):
+        _store(db.session.get(Notice, row.id), data)
+    db.session.commit()
+    logger.info("rendered %d notice(s)", len(pending))
+    return len(pending)
 
 
 def window_pdf(window: PublicityWindow) -> bytes:
-    """The window's notice PDF: rendered once, then served from instance/notices/."""
-    notice = db.session.scalar(select(Notice).where(Notice.window_id == window.id))
-    path = _cache_path(notice.code)
-    if path.exists():
-        pdf = path.read_bytes()
-        if notice.sha256 and hashlib.sha256(pdf).hexdigest() == notice.sha256:
-            return pdf
-    context = notice.context or window_context(window, notice)
-    pdf = render_pdf("publicity", context)
-    digest = hashlib.sha256(pdf).hexdigest()
-    if notice.sha256 and notice.sha256 != digest:
-        logger.error("notice %s re-rendered differently; serving the stored context", notice.code)
-    if not notice.sha256:
-        notice.sha256, notice.context = digest, context
-        db.session.commit()
-    path.write_bytes(pdf)
-    return pdf
+    """The PDF of the window's current notice (the latest correction, if any)."""
+    notice = db.session.scalar(
+        select(Notice).where(Notice.window_id == window.id).order_by(Notice.id.desc()).limit(1)
+    )
+    return pdf(notice)
 
 
-def verify(code: str) -> dict:
-    """Whether a code names a notice we issued, with what it was."""
+def by_code(code: str) -> Notice:
+    """A notice by its public code."""
     notice = db.session.scalar(select(Notice).where(Notice.code == code.strip().upper()))
     if notice is None:
         raise NotFound("查无此公告编号 (no notice with this code)", valid=False)
+    return notice
+
+
+def verify(code: str) -> dict:
+    """Whether a code names a notice we issued, with what it was and what replaced it."""
+    notice = by_code(code)
+    replaced_by = db.session.scalar(select(Notice.code).where(Notice.replaces_id == notice.id))
+    replaces = db.session.get(Notice, notice.replaces_id) if notice.replaces_id else None
     return {
         "valid": True,
         "kind": notice.kind,
@@ -153,4 +219,29 @@ def verify(code: str) -> dict:
         "issuer": notice.issuer,
         "issued_at": notice.issued_at.isoformat(),
         "sha256": notice.sha256,
+        "replaced_by": replaced_by,
+        "replaces": replaces.code if replaces else None,
     }
+
+
+def correct(actor, code: str, note: str, now: datetime) -> Notice:
+    """Issue a correction of a window notice: a new notice naming the one it replaces."""
+    from workflow.errors import Forbidden
+
+    old = by_code(code)
+    window = db.session.get(PublicityWindow, old.window_id) if old.window_id else None
+    if window is None:
+        raise NotFound("只有公示可以更正")
+    if actor.id != window.issuer_id:
+        raise Forbidden("只有原发布人可以发布更正")
+    if db.session.scalar(select(Notice.id).where(Notice.replaces_id == old.id)):
+        from workflow.errors import Conflict
+
+        raise Conflict("该公示已有更正,请更正最新的一份")
+    serial = old.serial.replace("号", "号(更正)") if "更正" not in old.serial else old.serial
+    context = window_context(window)
+    context["title"] = f"{window.title}(更正)"
+    context["correction"] = f"本公示更正并替代{old.serial}:{note}"
+    notice = issue("publicity", context, old.issuer, serial, now, window_id=window.id, replaces=old)
+    db.session.commit()
+    return notice

@@ -146,6 +146,9 @@ def _issuing_body(scope: Region) -> str:
 
 
 def _issue_notice(window: PublicityWindow, scope: Region, year: int, now: datetime) -> Notice:
+    """The window's notice, its list frozen as posted (rendered later, never differently)."""
+    from workflow.services import notices
+
     count = (
         db.session.scalar(
             select(func.count())
@@ -154,17 +157,15 @@ def _issue_notice(window: PublicityWindow, scope: Region, year: int, now: dateti
         )
         or 0
     )
-    notice = Notice(
-        code=window.code,
-        kind="publicity",
-        serial=f"{scope.name}公示〔{year}〕{count + 1}号",
-        issuer=window.issuer_name,
-        issued_at=now,
+    return notices.issue(
+        "publicity",
+        notices.window_context(window),
+        window.issuer_name,
+        f"{scope.name}公示〔{year}〕{count + 1}号",
+        now,
         window_id=window.id,
-        context={},
+        code=window.code,
     )
-    db.session.add(notice)
-    return notice
 
 
 def get_window(window_id: int, actor: Actor | None, now: datetime) -> PublicityWindow:
