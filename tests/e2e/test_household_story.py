@@ -13,15 +13,16 @@ PASSWORD = "Story-password-2019"
 class Api:
     """A JSON client acting as one user."""
 
-    def __init__(self, client, username=None):
+    def __init__(self, client, username=None, password=PASSWORD):
         self.client, self.headers, self.username = client, {}, username
+        self.password = password
         self.login()
 
     def login(self):
         """A fresh token (tokens expire after 12 hours, and the story spans weeks)."""
         if self.username:
             r = self.client.post(
-                "/api/v1/auth/token", json={"username": self.username, "password": PASSWORD}
+                "/api/v1/auth/token", json={"username": self.username, "password": self.password}
             )
             assert r.status_code == 200, r.get_json()
             self.headers = {"Authorization": f"Bearer {r.get_json()['token']}"}

@@ -121,6 +121,11 @@ class Scene:
         )
         return window, cid
 
+    def closed_evaluation(self, own):
+        ev = self.evaluation(own)
+        who = self.world["province1"] if own else self.foreign["fp"]
+        return evaluation.close(who, ev.id, clock.now())
+
     def evaluation(self, own, evaluators=None):
         self.case(own, "filed")
         who = self.world["province1"] if own else self.foreign["fp"]
@@ -444,6 +449,46 @@ ROUTES = {
     ("GET", "/api/v1/imports/households/template.csv"): (
         lambda s, o: _json("GET", "/api/v1/imports/households/template.csv"),
         ALL_OK,
+        401,
+    ),
+    ("GET", "/api/v1/notices/<code>/pdf"): (
+        lambda s, o: _json("GET", f"/api/v1/notices/{s.window(o)[0].code}/pdf"),
+        ALL_OK,
+        200,
+    ),
+    ("POST", "/api/v1/notices/<code>/corrections"): (
+        lambda s, o: _json(
+            "POST", f"/api/v1/notices/{s.window(o)[0].code}/corrections", {"note": "更正名单"}
+        ),
+        {**{r: (403, 403) for r in ROLES}, "village": (201, 403)},
+        401,
+    ),
+    ("POST", "/api/v1/announcements"): (
+        lambda s, o: (
+            s.case(o, "announced"),
+            _json("POST", "/api/v1/announcements", {"scope_code": s.village(o), "year": 2019}),
+        )[1],
+        {**{r: (403, 403) for r in ROLES}, "county": (201, 404)},
+        401,
+    ),
+    ("GET", "/api/v1/cases/<id:case_id>/documents/<kind>.pdf"): (
+        lambda s, o: _json("GET", f"/api/v1/cases/{s.appraised(o)}/documents/survey_form.pdf"),
+        {
+            **{r: (200, 404) for r in ("village", "township", "county", "city", "province")},
+            "evaluator": (404, 404),
+            "admin": (403, 403),
+            "auditor": (403, 403),
+        },
+        401,
+    ),
+    ("GET", "/api/v1/evaluations/<id:evaluation_id>/report.pdf"): (
+        lambda s, o: _json("GET", f"/api/v1/evaluations/{s.closed_evaluation(o).id}/report.pdf"),
+        {
+            **{r: (404, 404) for r in ROLES},
+            "city": (200, 404),
+            "province": (200, 404),
+            "evaluator": (403, 404),
+        },
         401,
     ),
     ("GET", "/api/v1/audit"): (

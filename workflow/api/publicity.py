@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from flask import Response
 
+from notices import render_pdf
 from workflow import clock
 from workflow.api import actor, body, bp, doc, load, optional_actor, public_url, schemas
 from workflow.security import limited
-from workflow.services import notices, publicity
+from workflow.services import documents, notices, publicity
 
 
 def window_dict(window, now) -> dict:
@@ -90,3 +91,69 @@ def lodge_objection(window_id: int):
 @doc("Verify a notice by its code", public=True)
 def verify_notice(code: str):
     return notices.verify(code)
+
+
+def _pdf(data: bytes, name: str) -> Response:
+    return Response(
+        data,
+        mimetype="application/pdf",
+        headers={
+            "Content-Disposition": f'inline; filename="{name}.pdf"',
+            "Cache-Control": "public, max-age=300",
+        },
+    )
+
+
+@bp.get("/notices/<code>/pdf")
+@limited("public_read", 120)
+@doc("A notice's PDF as issued (public)", public=True)
+def notice_pdf(code: str):
+    notice = notices.by_code(code)
+    return _pdf(notices.pdf(notice), notice.code)
+
+
+@bp.post("/notices/<code>/corrections")
+@doc(
+    "Issue a correction of a window notice; the new notice names the one it replaces",
+    schemas.CorrectionIn,
+    status=201,
+)
+def correct_notice(code: str):
+    data = load(schemas.CorrectionIn, body())
+    notice = notices.correct(actor(), code, data["note"], clock.now())
+    return {
+        "code": notice.code,
+        "serial": notice.serial,
+        "replaces": code,
+        "notice_url": public_url(f"/api/v1/notices/{notice.code}/pdf"),
+    }, 201
+
+
+@bp.post("/announcements")
+@doc(
+    "Issue a village's 脱贫退出公告 for its announced exits (county)",
+    schemas.AnnouncementIn,
+    status=201,
+)
+def issue_announcement():
+    data = load(schemas.AnnouncementIn, body())
+    notice = documents.announce(actor(), data["scope_code"], data["year"], clock.now())
+    return {
+        "code": notice.code,
+        "serial": notice.serial,
+        "notice_url": public_url(f"/api/v1/notices/{notice.code}/pdf"),
+    }, 201
+
+
+@bp.get("/cases/<id:case_id>/documents/<kind>.pdf")
+@doc("A household case's form: survey_form, appraisal_record or verification_form")
+def case_document(case_id: int, kind: str):
+    doc_kind, context = documents.case_document(actor(), case_id, kind, clock.now())
+    return _pdf(render_pdf(doc_kind, context), f"{kind}-{case_id}")
+
+
+@bp.get("/evaluations/<id:evaluation_id>/report.pdf")
+@doc("The closed evaluation's report (commissioners)")
+def evaluation_report(evaluation_id: int):
+    kind, context = documents.evaluation_report(actor(), evaluation_id, clock.now())
+    return _pdf(render_pdf(kind, context), f"evaluation-{evaluation_id}")

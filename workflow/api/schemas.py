@@ -260,3 +260,12 @@ TRIGGER_DATA = {
     "announce": NoteData,
     "record_exit": NoteData,
 }
+
+
+class CorrectionIn(Schema):
+    note = Str(required=True, validate=NonEmpty)
+
+
+class AnnouncementIn(Schema):
+    scope_code = Str(required=True)
+    year = fields.Integer(required=True, validate=validate.Range(min=2011, max=2100))

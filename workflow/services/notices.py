@@ -7,7 +7,7 @@ import logging
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, true
 
 from notices import render_many, render_pdf
 from states.calendar import SHANGHAI
@@ -45,7 +45,7 @@ STEPS = {
 SUBJECTS = {"household_exit": "贫困户", "village_exit": "贫困村", "county_exit": "贫困县"}
 
 
-def window_context(window: PublicityWindow) -> dict:
+def window_context(window: PublicityWindow, current: bool = False) -> dict:
     """The notice of a window as a plain dict: no ID numbers, phones or health data."""
     if window.kind == "household_exit":
         rows = [
@@ -68,6 +68,8 @@ def window_context(window: PublicityWindow) -> dict:
                 .join(CaseData, CaseData.case_id == Case.id)
                 .join(Household, Household.id == Case.household_id)
                 .where(WindowCase.window_id == window.id)
+                # a correction lists the cases still under publicity, not the deferred
+                .where(Case.state != "deferred" if current else true())
                 .order_by(WindowCase.position)
             )
         ]
@@ -239,8 +241,9 @@ def correct(actor, code: str, note: str, now: datetime) -> Notice:
 
         raise Conflict("该公示已有更正,请更正最新的一份")
     serial = old.serial.replace("号", "号(更正)") if "更正" not in old.serial else old.serial
-    context = window_context(window)
+    context = window_context(window, current=True)
     context["title"] = f"{window.title}(更正)"
+    context["issued_on"] = now.astimezone(SHANGHAI).date().isoformat()
     context["correction"] = f"本公示更正并替代{old.serial}:{note}"
     notice = issue("publicity", context, old.issuer, serial, now, window_id=window.id, replaces=old)
     db.session.commit()
