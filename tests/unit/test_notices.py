@@ -127,3 +127,87 @@ def test_assets_load_only_from_our_folder():
     )
     with pytest.raises(FatalURLFetchingError):
         HTML(string=html, base_url=STATIC.as_uri() + "/", url_fetcher=LockedFetcher()).write_pdf()
+
+
+def test_every_document_kind_renders_its_content():
+    base = {"issuer": "红星镇人民政府", "serial": "案件1", "issued_on": "2019-11-01"}
+    household = {"village": "红星村", "group": "一组", "head_name": "韦𠀾", "people": 3}
+    kinds = {
+        "survey_form": {
+            "title": "贫困户退出摸底调查表",
+            "household": household,
+            "year": 2019,
+            "surveyed_on": "2019-10-15",
+            "surveyors": ["韦组长", "覃队员"],
+            "income": {"value": 5200, "line": 3218, "met": True},
+            "indicators": [{"label": "住房安全有保障", "met": True}],
+            "met": True,
+        },
+        "appraisal_record": {
+            "title": "民主评议会议记录",
+            "village": "红星村",
+            "meeting_on": "2019-10-20",
+            "representatives": 35,
+            "present": 31,
+            "minutes": None,
+            "decisions": [
+                {
+                    "no": 1,
+                    "group": "一组",
+                    "head_name": "韦𠀾",
+                    "votes_for": 29,
+                    "votes_against": 1,
+                    "result": "同意退出",
+                }
+            ],
+        },
+        "verification_form": {
+            "title": "入户核实表",
+            "household": household,
+            "round": 1,
+            "verifiers": [
+                {"name": n, "result": "pass", "visited_on": "2019-10-30", "notes": None}
+                for n in ("甲", "乙", "丙")
+            ],
+        },
+        "evaluation_report": {
+            "title": "第三方评估报告",
+            "scope": "示范县",
+            "year": 2019,
+            "seed": 7,
+            "sample": {"registered": 30, "nonregistered": 6, "villages": 5},
+            "rates": [
+                {
+                    "name": "错退率",
+                    "value": 0.0,
+                    "ci_low": 0.0,
+                    "ci_high": 3.7,
+                    "numerator": 0,
+                    "denominator": 90,
+                    "threshold": "低于2%",
+                }
+            ],
+            "passed": True,
+            "reasons": [],
+        },
+    }
+    expected = {
+        "survey_form": ["摸底调查表", "韦𠀾", "3218", "住房安全有保障", "达到退出标准"],
+        "appraisal_record": ["民主评议会议记录", "实到31人", "同意退出"],
+        "verification_form": ["入户核实表", "第1轮", "甲", "丙", "通过"],
+        "evaluation_report": ["第三方评估报告", "错退率", "0/90", "评估结论:通过"],
+    }
+    for kind, context in kinds.items():
+        text = "".join(text_of(render_pdf(kind, {**base, **context}))).replace(" ", "")
+        text = text.replace("\n", "")
+        for part in expected[kind]:
+            assert part in text, (kind, part)
+
+
+def test_render_many_keeps_order_and_bytes():
+    from notices import render_many
+
+    jobs = [("publicity", {**context(2), "title": f"第{i}村公示"}) for i in range(3)]
+    results = render_many(jobs, processes=2)
+    assert [render_pdf(*job) for job in jobs] == results
+    assert ["第0村公示" in text_of(r)[0] for r in results] == [True, False, False]
