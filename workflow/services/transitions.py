@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections import namedtuple
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -95,6 +97,57 @@ def fire_many(
     payloads: dict[int, dict] | None = None,
 ) -> Outcome:
     """Fire `trigger` on every case, write side rows and audit records; caller commits."""
+    with _quiet_gc(len(case_ids)):
+        return _fire_many(
+            trigger,
+            case_ids,
+            actor,
+            payload,
+            now,
+            via=via,
+            expected_versions=expected_versions,
+            all_or_nothing=all_or_nothing,
+            extra_facts=extra_facts,
+            audit_data=audit_data,
+            rows=rows,
+            payloads=payloads,
+        )
+
+
+@contextmanager
+def _quiet_gc(size: int):
+    """No cyclic garbage collection during a large batch.
+
+    A county batch allocates tens of thousands of short-lived tuples, which trips the
+    collector into walking the whole heap again and again (half the time of a 10,000-case
+    approval in the benchmark); the batch makes no reference cycles worth collecting,
+    and reference counting still frees everything it drops.
+    """
+    if size < 1000 or not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def _fire_many(
+    trigger,
+    case_ids,
+    actor,
+    payload,
+    now,
+    *,
+    via,
+    expected_versions,
+    all_or_nothing,
+    extra_facts,
+    audit_data,
+    rows,
+    payloads,
+) -> Outcome:
     outcome = Outcome()
     needs_data = effects.uses_case_data(trigger)
     rows = rows if rows is not None else load_rows(case_ids, with_data=needs_data)
