@@ -8,7 +8,12 @@ import sys
 from contextlib import redirect_stdout
 from pathlib import Path
 
-BENCHES = ["bench.bench_workflow", "bench.bench_sweep", "bench.bench_notices"]
+BENCHES = [
+    "bench.bench_workflow",
+    "bench.bench_sweep",
+    "bench.bench_listing",
+    "bench.bench_notices",
+]
 
 
 def main() -> int:
