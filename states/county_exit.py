@@ -11,6 +11,7 @@ from states.procedure import (
     VIA_SWEEP,
     Procedure,
     Trigger,
+    publicity_transitions,
 )
 
 
@@ -96,42 +97,7 @@ TRANSITIONS = [
         "conditions": ["visit_not_in_future"],
     },
     {"trigger": "publicize", "source": S.PROVINCE_VERIFIED, "dest": S.PUBLICITY},
-    {
-        "trigger": "close_window",
-        "source": S.PUBLICITY,
-        "dest": S.PROVINCE_REVIEW,
-        "conditions": ["window_closed"],
-    },
-    {
-        "trigger": "object",
-        "source": [S.PUBLICITY, S.OBJECTION_REVIEW],
-        "dest": S.OBJECTION_REVIEW,
-        "conditions": ["window_open"],
-    },
-    {
-        "trigger": "dismiss_objection",
-        "source": S.OBJECTION_REVIEW,
-        "dest": None,
-        "conditions": ["objection_open", "other_objections_open"],
-    },
-    {
-        "trigger": "dismiss_objection",
-        "source": S.OBJECTION_REVIEW,
-        "dest": S.PUBLICITY,
-        "conditions": ["objection_open", "window_open"],
-    },
-    {
-        "trigger": "dismiss_objection",
-        "source": S.OBJECTION_REVIEW,
-        "dest": S.PROVINCE_REVIEW,
-        "conditions": ["objection_open", "window_closed"],
-    },
-    {
-        "trigger": "uphold_objection",
-        "source": S.OBJECTION_REVIEW,
-        "dest": S.RECTIFICATION,
-        "conditions": ["objection_open"],
-    },
+    *publicity_transitions(S.PUBLICITY, S.OBJECTION_REVIEW, S.PROVINCE_REVIEW, S.RECTIFICATION),
     {
         "trigger": "confirm",
         "source": S.PROVINCE_REVIEW,

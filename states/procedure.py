@@ -79,3 +79,50 @@ class Procedure:
     def guard_names(self) -> set[str]:
         """Every guard name the transitions use."""
         return {c for t in self.transitions for c in t.get("conditions", [])}
+
+
+def publicity_transitions(publicity: str, review: str, after: str, upheld: str) -> list[dict]:
+    """Posting, closing and objecting to one publicity window, as transitions (data).
+
+    `publicity` is the state while the window is open, `review` the state of a case under
+    objection, `after` where the window's close (or a late dismissal) leads, `upheld`
+    where an upheld objection sends the case back.
+    """
+    return [
+        {
+            "trigger": "close_window",
+            "source": publicity,
+            "dest": after,
+            "conditions": ["window_closed"],
+        },
+        {
+            "trigger": "object",
+            "source": [publicity, review],
+            "dest": review,
+            "conditions": ["window_open"],
+        },
+        {
+            "trigger": "dismiss_objection",
+            "source": review,
+            "dest": None,
+            "conditions": ["objection_open", "other_objections_open"],
+        },
+        {
+            "trigger": "dismiss_objection",
+            "source": review,
+            "dest": publicity,
+            "conditions": ["objection_open", "window_open"],
+        },
+        {
+            "trigger": "dismiss_objection",
+            "source": review,
+            "dest": after,
+            "conditions": ["objection_open", "window_closed"],
+        },
+        {
+            "trigger": "uphold_objection",
+            "source": review,
+            "dest": upheld,
+            "conditions": ["objection_open"],
+        },
+    ]

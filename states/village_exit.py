@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from states.procedure import VIA_OBJECTION, VIA_PUBLICITY, VIA_SWEEP, Procedure, Trigger
+from states.procedure import (
+    VIA_OBJECTION,
+    VIA_PUBLICITY,
+    VIA_SWEEP,
+    Procedure,
+    Trigger,
+    publicity_transitions,
+)
 
 
 class State(StrEnum):
@@ -81,42 +88,7 @@ TRANSITIONS = [
         "conditions": ["verifier_independent", "visit_not_in_future"],
     },
     {"trigger": "publicize", "source": S.VERIFIED, "dest": S.PUBLICITY},
-    {
-        "trigger": "close_window",
-        "source": S.PUBLICITY,
-        "dest": S.COUNTY_REVIEW,
-        "conditions": ["window_closed"],
-    },
-    {
-        "trigger": "object",
-        "source": [S.PUBLICITY, S.OBJECTION_REVIEW],
-        "dest": S.OBJECTION_REVIEW,
-        "conditions": ["window_open"],
-    },
-    {
-        "trigger": "dismiss_objection",
-        "source": S.OBJECTION_REVIEW,
-        "dest": None,
-        "conditions": ["objection_open", "other_objections_open"],
-    },
-    {
-        "trigger": "dismiss_objection",
-        "source": S.OBJECTION_REVIEW,
-        "dest": S.PUBLICITY,
-        "conditions": ["objection_open", "window_open"],
-    },
-    {
-        "trigger": "dismiss_objection",
-        "source": S.OBJECTION_REVIEW,
-        "dest": S.COUNTY_REVIEW,
-        "conditions": ["objection_open", "window_closed"],
-    },
-    {
-        "trigger": "uphold_objection",
-        "source": S.OBJECTION_REVIEW,
-        "dest": S.DRAFT,
-        "conditions": ["objection_open"],
-    },
+    *publicity_transitions(S.PUBLICITY, S.OBJECTION_REVIEW, S.COUNTY_REVIEW, S.DRAFT),
     {
         "trigger": "approve",
         "source": S.COUNTY_REVIEW,
