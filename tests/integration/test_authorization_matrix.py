@@ -205,8 +205,15 @@ def _import_csv(scene, own) -> bytes:
 
 
 ALL_OK = {r: (200, 200) for r in ROLES}
+STAFF = ("village", "township", "county", "city", "province")
+
+
+def _web(method, path, form=None):
+    """A page request: made with a signed-in session (and its CSRF token), not a token."""
+    return {"method": method, "path": path, "json": None, "form": form, "web": True}
+
+
 ROUTES = {
-    ("GET", "/"): (lambda s, o: _json("GET", "/"), ALL_OK, 200),
     ("GET", "/static/<path:filename>"): (lambda s, o: _json("GET", "/static/app.css"), ALL_OK, 200),
     ("GET", "/api/v1/openapi.json"): (
         lambda s, o: _json("GET", "/api/v1/openapi.json"),
@@ -491,12 +498,106 @@ ROUTES = {
         },
         401,
     ),
+    ("GET", "/"): (lambda s, o: _web("GET", "/"), ALL_OK, 200),
+    ("GET", "/login"): (lambda s, o: _web("GET", "/login"), ALL_OK, 200),
+    ("POST", "/login"): (
+        lambda s, o: _web("POST", "/login", {"username": "county1", "password": PASSWORD}),
+        {r: (302, 302) for r in ROLES},
+        302,
+    ),
+    ("POST", "/logout"): (
+        lambda s, o: _web("POST", "/logout"),
+        {r: (302, 302) for r in ROLES},
+        302,
+    ),
+    ("GET", "/verify"): (lambda s, o: _web("GET", "/verify?code=X"), ALL_OK, 200),
+    ("GET", "/cases"): (
+        lambda s, o: _web("GET", "/cases"),
+        {**{r: (403, 403) for r in ROLES}, **{r: (200, 200) for r in STAFF}},
+        302,
+    ),
+    ("GET", "/cases/<id:case_id>"): (
+        lambda s, o: _web("GET", f"/cases/{s.case(o)}"),
+        {**{r: (404, 404) for r in ROLES}, **{r: (200, 404) for r in STAFF}},
+        302,
+    ),
+    ("POST", "/cases/<id:case_id>/<trigger>"): (
+        lambda s, o: _web("POST", f"/cases/{s.case(o)}/defer", {"reason": "外出务工"}),
+        {
+            **{r: (403, 403) for r in ("evaluator", "admin", "auditor")},
+            "evaluator": (404, 404),
+            "village": (302, 404),
+            "township": (302, 404),
+            "county": (302, 404),
+            "city": (403, 404),
+            "province": (403, 404),
+        },
+        302,
+    ),
+    ("POST", "/cases/batch"): (
+        lambda s, o: _web(
+            "POST",
+            "/cases/batch",
+            {"trigger": "approve", "case_ids": str(s.case(o, "county_review"))},
+        ),
+        {**{r: (403, 403) for r in ROLES}, "county": (200, 302), "township": (200, 302)},
+        302,
+    ),
+    ("GET", "/windows/new"): (
+        lambda s, o: _web("GET", "/windows/new"),
+        {**{r: (403, 403) for r in ROLES}, "village": (200, 200), "township": (200, 200)},
+        302,
+    ),
+    ("POST", "/windows/new"): (
+        lambda s, o: _web(
+            "POST",
+            "/windows/new",
+            {"case_ids": str(s.appraised(o)), "phone": "1", "address": "村委会"},
+        ),
+        {**{r: (403, 403) for r in ROLES}, "village": (302, 422), "township": (422, 422)},
+        302,
+    ),
+    ("GET", "/windows/<id:window_id>"): (
+        lambda s, o: _web("GET", f"/windows/{s.window(o)[0].id}"),
+        ALL_OK,
+        200,
+    ),
+    ("POST", "/windows/<id:window_id>/objections"): (
+        lambda s, o: (
+            lambda w: _web(
+                "POST",
+                f"/windows/{w[0].id}/objections",
+                {"case_id": str(w[1]), "name": "某", "content": "需要核实收入"},
+            )
+        )(s.window(o)),
+        {r: (400, 400) for r in ROLES},
+        400,
+    ),
     ("GET", "/api/v1/audit"): (
         lambda s, o: _json("GET", "/api/v1/audit"),
         {**{r: (403, 403) for r in ROLES}, "auditor": (200, 200)},
         401,
     ),
 }
+
+
+def web_request(app, role, request):
+    """The request from a fresh browser session signed in as the role (or anonymous)."""
+    import re
+
+    browser = app.test_client()
+    page = browser.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    if role is not None:
+        browser.post(
+            "/login", data={"username": USER[role], "password": PASSWORD, "csrf_token": token}
+        )
+        token = re.search(
+            r'name="csrf_token" value="([^"]+)"', browser.get("/").get_data(as_text=True)
+        ).group(1)
+    if request["method"] == "GET":
+        return browser.get(request["path"])
+    return browser.post(request["path"], data={**(request["form"] or {}), "csrf_token": token})
 
 
 def app_routes(app) -> set[tuple[str, str]]:
@@ -526,16 +627,19 @@ def test_matrix(app, client, world):
                     continue
                 request = make(scene, own)
                 db.session.commit()
-                payload = (
-                    {"json": request["json"]}
-                    if request["json"] is not None
-                    else {"data": request["data"]}
-                    if request.get("data")
-                    else {}
-                )
-                r = client.open(
-                    request["path"], method=request["method"], headers=headers(role), **payload
-                )
+                if request.get("web"):
+                    r = web_request(app, role, request)
+                else:
+                    payload = (
+                        {"json": request["json"]}
+                        if request["json"] is not None
+                        else {"data": request["data"]}
+                        if request.get("data")
+                        else {}
+                    )
+                    r = client.open(
+                        request["path"], method=request["method"], headers=headers(role), **payload
+                    )
                 r.close()  # static files stream from an open file
                 db.session.rollback()
                 want = anonymous if role is None else expected[role][0 if own else 1]

@@ -85,6 +85,15 @@ def actor() -> Actor:
     user = None
     if header.startswith("Bearer "):
         user = users.user_for_token(header[7:].strip(), clock.now())
+    if user is None and not header and request.method == "GET":
+        # Pages link to PDFs and reads here; a signed-in session may read (never write:
+        # a cookie-authenticated POST would be open to cross-site request forgery).
+        from workflow.web.session import web_actor
+
+        session_actor = web_actor()
+        if session_actor is not None:
+            request.environ["exitflow.actor"] = session_actor
+            return session_actor
     if user is None:
         raise Unauthenticated("需要登录 (missing or expired token)")
     request.environ["exitflow.actor"] = from_user(user)

@@ -1,0 +1,114 @@
+"""Signing in, and each user's work list: what waits for me, what is overdue, what I did."""
+
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, request, url_for
+from sqlalchemy import func, select
+
+from states.procedure import VIA_TRANSITION
+from states.registry import PROCEDURES
+from workflow import clock
+from workflow.errors import Unauthenticated
+from workflow.extensions import db
+from workflow.models import AuditRecord, Case, PublicityWindow
+from workflow.services import users
+from workflow.web import bp
+from workflow.web.session import check_csrf, sign_in, sign_out, web_actor
+
+
+@bp.get("/")
+def index():
+    """The signed-in user's work list; the public front page otherwise."""
+    actor = web_actor()
+    if actor is None:
+        now = clock.now()
+        windows = db.session.scalars(
+            select(PublicityWindow)
+            .where(PublicityWindow.closed_at.is_(None), PublicityWindow.closes_at > now)
+            .order_by(PublicityWindow.closes_at)
+            .limit(50)
+        ).all()
+        return render_template("web/index.html", windows=windows)
+    waiting = []
+    if actor.role not in ("admin", "auditor", "evaluator"):
+        for proc in PROCEDURES.values():
+            for code, spec in proc.triggers.items():
+                if spec.via != VIA_TRANSITION or actor.role not in spec.roles:
+                    continue
+                for state in sorted(proc.sources(code)):
+                    count = db.session.scalar(
+                        select(func.count())
+                        .select_from(Case)
+                        .where(
+                            Case.kind == proc.kind,
+                            Case.state == state,
+                            Case.region_path.startswith(actor.region_path),
+                        )
+                    )
+                    if count:
+                        waiting.append(
+                            {
+                                "kind": proc.label,
+                                "kind_code": proc.kind,
+                                "state": state,
+                                "label": proc.labels[state],
+                                "action": spec.label,
+                                "count": count,
+                            }
+                        )
+    overdue = (
+        db.session.scalars(
+            select(Case)
+            .where(Case.overdue.is_(True), Case.region_path.startswith(actor.region_path))
+            .order_by(Case.deadline_at)
+            .limit(20)
+        ).all()
+        if actor.role not in ("admin", "auditor")
+        else []
+    )
+    recent = db.session.scalars(
+        select(AuditRecord)
+        .where(AuditRecord.actor_id == actor.id)
+        .order_by(AuditRecord.seq.desc())
+        .limit(15)
+    ).all()
+    return render_template(
+        "web/home.html",
+        actor=actor,
+        waiting=waiting,
+        overdue=overdue,
+        recent=recent,
+        labels={p.kind: p.labels for p in PROCEDURES.values()},
+    )
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    """Sign in with a username and password."""
+    if request.method == "POST":
+        check_csrf()
+        try:
+            user = users.authenticate(
+                request.form.get("username", ""), request.form.get("password", ""), clock.now()
+            )
+        except Unauthenticated as err:
+            return render_template(
+                "web/login.html", error=err.detail, username=request.form.get("username", "")
+            ), 401
+        sign_in(user)
+        target = request.args.get("next", "")
+        return redirect(
+            target
+            if target.startswith("/") and not target.startswith("//")
+            else url_for("web.index")
+        )
+    return render_template("web/login.html", error=None, username="")
+
+
+@bp.post("/logout")
+def logout():
+    """Sign out."""
+    check_csrf()
+    sign_out()
+    flash("已退出登录")
+    return redirect(url_for("web.index"))
