@@ -118,6 +118,7 @@ def test_county_batch_approves_across_pages(client, world):
     csrf = sign_in(client, "county1")
     listing = client.get("/cases?state=county_review").get_data(as_text=True)
     assert "共 120 件" in listing and "第 1 / 3 页" in listing
+    assert listing.count('name="case_ids"') == 50  # the first page's rows are listed
     confirm = client.post(
         "/cases/batch",
         data={

@@ -14,6 +14,10 @@ def register_web(app: Flask) -> None:
 
     app.register_blueprint(bp)
     app.jinja_env.globals.update(csrf_token=csrf_token, web_actor=web_actor)
+    from states.calendar import SHANGHAI
+
+    app.jinja_env.filters["local"] = lambda t: t.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+    app.jinja_env.filters["local_day"] = lambda t: t.astimezone(SHANGHAI).strftime("%Y-%m-%d")
     app.jinja_env.filters["reject_page"] = lambda args: {
         k: v for k, v in args.items() if k != "page"
     }

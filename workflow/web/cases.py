@@ -81,6 +81,14 @@ def case_page(case_id: int):
     except ExitflowError:
         abort(404)
     info = cases.to_dict(case, actor, detail=True)
+    from datetime import datetime
+
+    from states.calendar import SHANGHAI
+
+    for entry in info["history"]:
+        entry["at_local"] = (
+            datetime.fromisoformat(entry["at"]).astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+        )
     household = db.session.get(Household, case.household_id) if case.household_id else None
     proc = procedure(case.kind)
     open_objections = db.session.scalars(
@@ -161,13 +169,15 @@ def case_list():
     page = max(1, request.args.get("page", 1, type=int))
     query = _filtered(actor, request.args)
     total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = db.session.scalars(query.order_by(Case.id).limit(PAGE).offset((page - 1) * PAGE))
+    rows = list(db.session.scalars(query.order_by(Case.id).limit(PAGE).offset((page - 1) * PAGE)))
     regions = db.session.scalars(
         select(Region)
         .where(Region.path.startswith(actor.region_path), Region.level.in_(("township", "village")))
         .order_by(Region.code)
     ).all()
-    states = sorted({s for p in PROCEDURES.values() for s in p.labels})
+    states = {
+        s: label for p in reversed(list(PROCEDURES.values())) for s, label in p.labels.items()
+    }
     households = {
         h.id: h
         for h in db.session.scalars(
@@ -187,9 +197,11 @@ def case_list():
         args=request.args,
         households=households,
         labels={p.kind: p.labels for p in PROCEDURES.values()},
-        batch_triggers=[
-            t for t in BATCH_TRIGGERS if actor.role in PROCEDURES["household_exit"].roles_for(t)
-        ],
+        batch_triggers={
+            t: PROCEDURES["household_exit"].triggers[t].label
+            for t in BATCH_TRIGGERS
+            if actor.role in PROCEDURES["household_exit"].roles_for(t)
+        },
     )
 
 

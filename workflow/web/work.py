@@ -33,7 +33,13 @@ def index():
     if actor.role not in ("admin", "auditor", "evaluator"):
         for proc in PROCEDURES.values():
             for code, spec in proc.triggers.items():
-                if spec.via != VIA_TRANSITION or actor.role not in spec.roles:
+                # Side paths (defer, reject) are open almost everywhere; the list
+                # shows the step each case waits for.
+                if (
+                    spec.via != VIA_TRANSITION
+                    or actor.role not in spec.roles
+                    or code in ("defer", "reject")
+                ):
                     continue
                 for state in sorted(proc.sources(code)):
                     count = db.session.scalar(
