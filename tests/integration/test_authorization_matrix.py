@@ -570,8 +570,89 @@ ROUTES = {
                 {"case_id": str(w[1]), "name": "某", "content": "需要核实收入"},
             )
         )(s.window(o)),
-        {r: (400, 400) for r in ROLES},
+        # The public form's anti-bot checks refuse an instant post; a village or township
+        # clerk records objections received at the office.
+        {**{r: (400, 400) for r in ROLES}, "village": (302, 302), "township": (302, 302)},
         400,
+    ),
+    ("GET", "/appraisal"): (
+        lambda s, o: _web("GET", "/appraisal"),
+        {**{r: (403, 403) for r in ROLES}, "village": (200, 200)},
+        302,
+    ),
+    ("POST", "/appraisal"): (
+        lambda s, o: (
+            lambda cid: _web(
+                "POST",
+                "/appraisal",
+                {
+                    "meeting_on": "2019-11-19",
+                    "present": "30",
+                    f"include_{cid}": "on",
+                    f"for_{cid}": "25",
+                    f"against_{cid}": "1",
+                },
+            )
+        )(s.case(o, "surveyed")),
+        {**{r: (403, 403) for r in ROLES}, "village": (200, 422)},
+        302,
+    ),
+    ("GET", "/imports"): (
+        lambda s, o: _web("GET", "/imports"),
+        {
+            **{r: (403, 403) for r in ROLES},
+            "village": (200, 200),
+            "township": (200, 200),
+            "county": (200, 200),
+        },
+        302,
+    ),
+    ("POST", "/imports"): (
+        lambda s, o: _web("POST", "/imports", {}),
+        {
+            **{r: (403, 403) for r in ROLES},
+            "village": (302, 302),
+            "township": (302, 302),
+            "county": (302, 302),
+        },
+        302,
+    ),
+    ("GET", "/objections"): (
+        lambda s, o: _web("GET", "/objections"),
+        {**{r: (403, 403) for r in ROLES}, "township": (200, 200), "county": (200, 200)},
+        302,
+    ),
+    ("GET", "/evaluations"): (
+        lambda s, o: _web("GET", "/evaluations"),
+        {
+            **{r: (403, 403) for r in ROLES},
+            "evaluator": (200, 200),
+            "city": (200, 200),
+            "province": (200, 200),
+        },
+        302,
+    ),
+    ("GET", "/evaluations/<id:evaluation_id>"): (
+        lambda s, o: _web(
+            "GET", f"/evaluations/{s.evaluation(o, ['evaluator1'] if o else None).id}"
+        ),
+        {**{r: (403, 403) for r in ROLES}, "evaluator": (200, 404)},
+        302,
+    ),
+    ("POST", "/evaluations/<id:evaluation_id>"): (
+        lambda s, o: _web(
+            "POST", f"/evaluations/{s.evaluation(o, ['evaluator1'] if o else None).id}", {}
+        ),
+        {**{r: (403, 403) for r in ROLES}, "evaluator": (302, 404)},
+        302,
+    ),
+    ("GET", "/dashboard"): (
+        lambda s, o: _web("GET", "/dashboard"),
+        {
+            **{r: (403, 403) for r in ROLES},
+            **{r: (200, 200) for r in ("township", "county", "city", "province")},
+        },
+        302,
     ),
     ("GET", "/api/v1/audit"): (
         lambda s, o: _json("GET", "/api/v1/audit"),

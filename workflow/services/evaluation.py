@@ -194,6 +194,8 @@ def record_findings(actor: Actor, evaluation_id: int, findings: list[dict], now:
             errors[f"{i}.missed_poor"] = ["建档立卡户不判断是否漏评 (must be null)"]
     if errors:
         raise ValidationFailed("评估结果有误", errors)
+    if not findings:
+        return 0
     ids = [f["household_id"] for f in findings]
     sizes = dict(
         db.session.execute(

@@ -9,7 +9,13 @@ bp = Blueprint("web", __name__)
 
 def register_web(app: Flask) -> None:
     """Attach the pages, their helpers and their error pages."""
-    from workflow.web import cases, public, work  # noqa: F401 - routes register on bp
+    from workflow.web import (  # noqa: F401 - routes register on bp
+        cases,
+        dashboard,
+        desk,
+        public,
+        work,
+    )
     from workflow.web.session import csrf_token, web_actor
 
     app.register_blueprint(bp)

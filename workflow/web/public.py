@@ -63,7 +63,13 @@ def window_page(window_id: int):
 def object_to(window_id: int):
     """Lodge an objection (real name asked; a honeypot and a minimum fill time stop bots)."""
     check_csrf()
-    if request.form.get("website") or _filled_too_fast(request.form.get("stamp", "")):
+    clerk = web_actor()
+    at_the_office = clerk is not None and clerk.role in ("village", "township")
+    # A village or township clerk records an objection received at the office; the
+    # anti-bot checks are for the anonymous public form.
+    if not at_the_office and (
+        request.form.get("website") or _filled_too_fast(request.form.get("stamp", ""))
+    ):
         abort(400, description="提交过快或表单无效,请稍后重试")
     try:
         case_id = int(request.form.get("case_id", "0"))
@@ -75,6 +81,8 @@ def object_to(window_id: int):
         flash("请填写实名和不少于5个字的异议内容", "error")
         return redirect(url_for("web.window_page", window_id=window_id))
     contact = f"{name} {request.form.get('phone', '').strip()}".strip()
+    if at_the_office:
+        contact = f"{contact}(由{clerk.display_name}在办公室代为登记)"
     try:
         objection = publicity.lodge_objection(window_id, case_id, content, contact, clock.now())
     except ExitflowError as err:
