@@ -27,6 +27,8 @@ def create_app(config: dict | None = None) -> Flask:
         static_folder=str(ROOT / "workflow" / "web" / "static"),
     )
     app.config.update(configuration.load(instance, config))
+    if app.config.get("SEND_FILE_MAX_AGE_DEFAULT") is None:  # small static files, cached
+        app.config["SEND_FILE_MAX_AGE_DEFAULT"] = 3600
     if app.config["ALLOW_FAKE_CLOCK"] and app.config["EXITFLOW_ENV"] == "production":
         raise ConfigurationError("EXITFLOW_ALLOW_FAKE_CLOCK is refused in production configuration")
     clock.configure(app.config["ALLOW_FAKE_CLOCK"], app.config.get("EXITFLOW_NOW") or None)

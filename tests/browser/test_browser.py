@@ -160,3 +160,28 @@ def test_county_user_batch_approves_500_across_pages(browser, site):
     page.wait_for_selector("text=成功")
     assert "成功500件" in page.inner_text("main").replace(" ", "")
     shot(page, "county-batch-result")
+
+
+def test_survey_form_judges_as_it_is_filled(browser, site):
+    page = page_for(browser, site, "village1")
+    with site["app"].app_context():
+        from workflow.models import User
+        from workflow.services.actors import from_user
+
+        def actor(name):
+            return from_user(db.session.scalar(db.select(User).where(User.username == name)))
+
+        [case_id] = cases.open_household_cases(
+            actor("township1"), [add_household(actor("village1"), name="陆淼")], 2019, clock.now()
+        )
+        db.session.commit()
+        db.session.remove()
+    page.goto(f"{site['url']}/cases/{case_id}")
+    page.fill("input[name=surveyors]", "韦组长,覃队员")
+    page.fill("#income", "3000")
+    assert "未达到" in page.inner_text("#criteria-result")
+    page.fill("#income", "6000")
+    assert "达到退出标准" in page.inner_text("#criteria-result")
+    page.uncheck("input[name=ind_housing_safety]")
+    assert "住房安全有保障" in page.inner_text("#criteria-result")
+    shot(page, "survey-form-live")

@@ -646,6 +646,16 @@ ROUTES = {
         {**{r: (403, 403) for r in ROLES}, "evaluator": (302, 404)},
         302,
     ),
+    ("GET", "/admin"): (
+        lambda s, o: _web("GET", "/admin"),
+        {**{r: (403, 403) for r in ROLES}, "admin": (200, 200)},
+        302,
+    ),
+    ("POST", "/admin/users/<username>/<action>"): (
+        lambda s, o: _web("POST", f"/admin/users/{'village2' if o else 'fv'}/enable"),
+        {**{r: (403, 403) for r in ROLES}, "admin": (302, 302)},
+        302,
+    ),
     ("GET", "/dashboard"): (
         lambda s, o: _web("GET", "/dashboard"),
         {

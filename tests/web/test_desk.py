@@ -84,3 +84,24 @@ def test_evaluator_records_findings_and_county_sees_charts(client, world):
     dashboard = client.get("/dashboard").get_data(as_text=True)
     assert dashboard.count("<svg") == 3 and "已批准并报备案" in dashboard  # no overdue yet
     assert VILLAGE and "红星村" in dashboard
+
+
+def test_admin_disables_a_user_and_sees_the_scheduler(client, world):
+    csrf = sign_in(client, "admin")
+    page = client.get("/admin").get_data(as_text=True)
+    assert "调度器尚未运行" in page and "township2" in page
+    client.post("/admin/users/township2/disable", data={"csrf_token": csrf})
+    assert "已停用" in client.get("/admin").get_data(as_text=True)
+    other = client.application.test_client()
+    from tests.web.test_pages import token_of
+
+    login = other.get("/login").get_data(as_text=True)
+    r = other.post(
+        "/login",
+        data={
+            "username": "township2",
+            "password": "Test-password-2019",
+            "csrf_token": token_of(login),
+        },
+    )
+    assert r.status_code == 401

@@ -95,6 +95,18 @@ def test_village_surveys_and_posts_a_window_township_signs(client, world):
     assert {db.session.get(Case, i).state for i in ids} == {"appraised"}
     page = client.get("/windows/new").get_data(as_text=True)
     assert "户主0" in page and "户主1" in page
+    preview = client.post(
+        "/windows/new",
+        data={
+            "csrf_token": csrf,
+            "preview": "1",
+            "case_ids": [str(ids[0])],
+            "phone": "0730-1",
+            "address": "村委会",
+        },
+    )
+    assert preview.mimetype == "application/pdf" and preview.data.startswith(b"%PDF")
+    assert db.session.get(Case, ids[0]).state == "appraised"  # a preview posts nothing
     r = client.post(
         "/windows/new",
         data={

@@ -10,6 +10,7 @@ bp = Blueprint("web", __name__)
 def register_web(app: Flask) -> None:
     """Attach the pages, their helpers and their error pages."""
     from workflow.web import (  # noqa: F401 - routes register on bp
+        admin,
         cases,
         dashboard,
         desk,

@@ -16,7 +16,7 @@ from workflow.web import bp
 from workflow.web.session import login_required, web_actor
 
 PAGE = 50
-BATCH_TRIGGERS = ("approve", "announce", "record_exit")
+BATCH_TRIGGERS = ("approve", "announce", "record_exit", "defer")
 
 
 def _payload(trigger: str, form, rule_set: str) -> dict:
@@ -71,6 +71,13 @@ def _validated(trigger: str, data: dict) -> dict:
     return _trigger_data(trigger, data) if trigger in schemas.TRIGGER_DATA else {}
 
 
+def _line(case: Case) -> float | str:
+    try:
+        return load_rule_set(case.rule_set).poverty_line(case.year).amount
+    except LookupError:
+        return ""
+
+
 @bp.get("/cases/<id:case_id>")
 @login_required()
 def case_page(case_id: int):
@@ -102,6 +109,7 @@ def case_page(case_id: int):
         triggers={t: proc.triggers[t] for t in info["allowed_triggers"]},
         indicators=load_rule_set(case.rule_set).household_indicators,
         open_objections=open_objections,
+        poverty_line=_line(case),
         today=clock.local_today().isoformat(),
         form=request.args,
     )
@@ -240,7 +248,11 @@ def batch():
         return render_template(
             "web/batch_confirm.html", ids=ids, trigger=trigger, label=label, form=request.form
         )
-    outcome = transitions.fire_many(trigger, ids, actor, {}, clock.now())
+    payload = {"reason": request.form.get("reason", "").strip()} if trigger == "defer" else {}
+    if trigger == "defer" and not payload["reason"]:
+        flash("暂缓退出须填写理由", "error")
+        return redirect(url_for("web.case_list"))
+    outcome = transitions.fire_many(trigger, ids, actor, payload, clock.now())
     db.session.commit()
     return render_template("web/batch_result.html", outcome=outcome, label=label)
 
@@ -266,6 +278,8 @@ def post_window():
             select(Household).where(Household.id.in_([c.household_id for c in waiting]))
         )
     }
+    if request.method == "POST" and request.form.get("preview"):
+        return _preview(actor, waiting, households, request.form)
     if request.method == "POST":
         ids = [int(i) for i in request.form.getlist("case_ids") if i.isdigit()]
         try:
@@ -289,3 +303,44 @@ def post_window():
         flash(f"已发布公示「{window.title}」,公示期至 {window.last_day}")
         return redirect(url_for("web.window_page", window_id=window.id))
     return render_template("web/post_window.html", waiting=waiting, households=households, form={})
+
+
+def _preview(actor, waiting, households, form):
+    """The notice as it would be posted today, marked 预览 and not issued."""
+    from flask import Response
+
+    from notices import render_pdf
+    from states.calendar import publicity_period
+
+    chosen = {int(i) for i in form.getlist("case_ids") if i.isdigit()}
+    picked = [c for c in waiting if c.id in chosen]
+    if not picked:
+        flash("请先选择案件", "error")
+        return redirect(url_for("web.post_window"))
+    region = db.session.get(Region, actor.region_code)
+    rules = load_rule_set(picked[0].rule_set)
+    period = publicity_period(clock.now(), rules.publicity_days, rules.period_rule)
+    context = {
+        "title": f"{region.name}{picked[0].year}年拟退出贫困户名单公示(预览)",
+        "issuer": region.name,
+        "serial": "(预览,未发布)",
+        "basis": "根据《关于建立贫困退出机制的意见》(厅字〔2016〕16号)",
+        "steps_done": ["摸底调查", "村民代表民主评议"],
+        "period": {"from": period.first_day.isoformat(), "to": period.last_day.isoformat()},
+        "rows": [
+            {
+                "no": i,
+                "group": households[c.household_id].group,
+                "head_name": households[c.household_id].head_name,
+                "people": households[c.household_id].size,
+            }
+            for i, c in enumerate(picked, start=1)
+        ],
+        "contact": {"phone": form.get("phone", ""), "address": form.get("address", "")},
+        "issued_on": clock.local_today().isoformat(),
+    }
+    return Response(
+        render_pdf("publicity", context),
+        mimetype="application/pdf",
+        headers={"Content-Disposition": 'inline; filename="preview.pdf"'},
+    )

@@ -33,3 +33,25 @@ document.addEventListener("DOMContentLoaded", function () {
     request.send(new FormData(form));
   });
 });
+
+// The survey form says, as it is filled, whether the household meets the criteria.
+document.addEventListener("DOMContentLoaded", function () {
+  var income = document.getElementById("income");
+  var result = document.getElementById("criteria-result");
+  if (!income || !result) { return; }
+  var form = income.form;
+  function judge() {
+    var line = parseFloat(income.dataset.povertyLine);
+    var value = parseFloat(income.value);
+    var boxes = form.querySelectorAll("input[type=checkbox][name^=ind_]");
+    var missing = [];
+    boxes.forEach(function (box) { if (!box.checked) { missing.push(box.parentNode.textContent.trim()); } });
+    if (isNaN(value)) { result.textContent = ""; return; }
+    var incomeOk = isNaN(line) || value > line;
+    result.textContent = (incomeOk && missing.length === 0) ? "按规则集判定:达到退出标准"
+      : "按规则集判定:未达到(" + (incomeOk ? "" : "收入未超过" + line + "元 ") + missing.join("、") + ")";
+  }
+  form.addEventListener("input", judge);
+  form.addEventListener("change", judge);
+  judge();
+});
