@@ -22,7 +22,7 @@ system-deps:
 
 run: venv system-deps
 	$(VENV)/bin/exitflow init-db
-	$(VENV)/bin/exitflow seed-demo --if-empty
+	$(VENV)/bin/exitflow seed-demo --if-empty --advance-to appraised
 	EXITFLOW_SCHEDULER=$${EXITFLOW_SCHEDULER:-embedded} $(VENV)/bin/exitflow serve --host $(HOST) --port $(PORT)
 
 test: venv system-deps
