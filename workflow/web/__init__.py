@@ -15,6 +15,7 @@ def register_web(app: Flask) -> None:
         dashboard,
         desk,
         public,
+        windows,
         work,
     )
     from workflow.web.session import csrf_token, web_actor

@@ -1,0 +1,104 @@
+"""Posting a publicity window from the pages: choose the cases, preview, post."""
+
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from states.rules import load_rule_set
+from workflow import clock
+from workflow.errors import ExitflowError
+from workflow.extensions import db
+from workflow.models import Case, Household, Region
+from workflow.services import publicity
+from workflow.web import bp
+from workflow.web.session import login_required, web_actor
+
+
+@bp.route("/windows/new", methods=["GET", "POST"])
+@login_required("village", "township")
+def post_window():
+    """Choose the cases waiting for publicity in my region, preview, and post the window."""
+    actor = web_actor()
+    state = "appraised" if actor.role == "village" else "verified"
+    waiting = db.session.scalars(
+        select(Case)
+        .where(
+            Case.state == state,
+            Case.kind == "household_exit",
+            Case.region_path.startswith(actor.region_path),
+        )
+        .order_by(Case.id)
+    ).all()
+    households = {
+        h.id: h
+        for h in db.session.scalars(
+            select(Household).where(Household.id.in_([c.household_id for c in waiting]))
+        )
+    }
+    if request.method == "POST" and request.form.get("preview"):
+        return _preview(actor, waiting, households, request.form)
+    if request.method == "POST":
+        ids = [int(i) for i in request.form.getlist("case_ids") if i.isdigit()]
+        try:
+            window = publicity.post(
+                actor,
+                actor.region_code,
+                ids,
+                {
+                    "phone": request.form.get("phone", ""),
+                    "address": request.form.get("address", ""),
+                },
+                None,
+                clock.now(),
+            )
+        except ExitflowError as err:
+            db.session.rollback()
+            flash("未能发布:" + err.detail, "error")
+            return render_template(
+                "web/post_window.html", waiting=waiting, households=households, form=request.form
+            ), 422
+        flash(f"已发布公示「{window.title}」,公示期至 {window.last_day}")
+        return redirect(url_for("web.window_page", window_id=window.id))
+    return render_template("web/post_window.html", waiting=waiting, households=households, form={})
+
+
+def _preview(actor, waiting, households, form):
+    """The notice as it would be posted today, marked 预览 and not issued."""
+    from flask import Response
+
+    from notices import render_pdf
+    from states.calendar import publicity_period
+
+    chosen = {int(i) for i in form.getlist("case_ids") if i.isdigit()}
+    picked = [c for c in waiting if c.id in chosen]
+    if not picked:
+        flash("请先选择案件", "error")
+        return redirect(url_for("web.post_window"))
+    region = db.session.get(Region, actor.region_code)
+    rules = load_rule_set(picked[0].rule_set)
+    period = publicity_period(clock.now(), rules.publicity_days, rules.period_rule)
+    context = {
+        "title": f"{region.name}{picked[0].year}年拟退出贫困户名单公示(预览)",
+        "issuer": region.name,
+        "serial": "(预览,未发布)",
+        "basis": "根据《关于建立贫困退出机制的意见》(厅字〔2016〕16号)",
+        "steps_done": ["摸底调查", "村民代表民主评议"],
+        "period": {"from": period.first_day.isoformat(), "to": period.last_day.isoformat()},
+        "rows": [
+            {
+                "no": i,
+                "group": households[c.household_id].group,
+                "head_name": households[c.household_id].head_name,
+                "people": households[c.household_id].size,
+            }
+            for i, c in enumerate(picked, start=1)
+        ],
+        "contact": {"phone": form.get("phone", ""), "address": form.get("address", "")},
+        "issued_on": clock.local_today().isoformat(),
+    }
+    return Response(
+        render_pdf("publicity", context),
+        mimetype="application/pdf",
+        headers={"Content-Disposition": 'inline; filename="preview.pdf"'},
+    )
