@@ -25,7 +25,8 @@ run: venv system-deps
 	$(VENV)/bin/exitflow seed-demo --if-empty --advance-to appraised
 	EXITFLOW_SCHEDULER=$${EXITFLOW_SCHEDULER:-embedded} $(VENV)/bin/exitflow serve --host $(HOST) --port $(PORT)
 
-test: venv system-deps
+test: venv
+	@EXITFLOW_NEEDS_BROWSER=1 sh scripts/system-deps.sh
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: venv system-deps
