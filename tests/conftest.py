@@ -14,7 +14,8 @@ from workflow.extensions import db
 PG_URL = os.environ.get("EXITFLOW_TEST_POSTGRES_URL", "").replace(
     "postgresql://", "postgresql+psycopg://"
 )
-PG_SCHEMA = "exitflow_test"
+# Helpers working side by side each take their own schema.
+PG_SCHEMA = os.environ.get("EXITFLOW_TEST_PG_SCHEMA", "exitflow_test")
 BACKENDS = ["sqlite"] + (["postgres"] if PG_URL else [])
 
 

@@ -127,6 +127,26 @@ def _append_run(run: list[Entry]) -> None:
     )
 
 
+def record_event(
+    trigger: str,
+    actor,
+    at: datetime,
+    data: dict | None = None,
+    kind: str = "admin",
+    region_path: str | None = None,
+) -> None:
+    """Append one record of an act that is not a transition (a login, a new user, an import).
+
+    `actor` is an Actor or a User (or None for an anonymous caller); `region_path`
+    is where the act happened (the target's region), which decides its chain.
+    `data` must hold no personal data beyond what the auditor may read (masked IDs).
+    """
+    actor_id = getattr(actor, "id", None)
+    username = getattr(actor, "username", None) or "anonymous"
+    role = getattr(actor, "role", None) or "public"
+    _append(trigger, actor_id, username, role, at, [(None, None, kind, None, None, data or {})])
+
+
 def append_transitions(trigger: str, actor, at: datetime, changes: list[tuple]) -> None:
     """Append one record per (case_id, case_version, kind, from, to, data) of a batch."""
     _append(trigger, actor.id, actor.username, actor.role, at, changes)
