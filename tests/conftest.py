@@ -116,7 +116,10 @@ def tamper(sql: str, params: dict | None = None) -> None:
     if db.session.get_bind().dialect.name == "postgresql":
         db.session.execute(text("SET LOCAL session_replication_role = replica"))
     else:
-        db.session.execute(text("DROP TRIGGER IF EXISTS audit_records_no_update"))
-        db.session.execute(text("DROP TRIGGER IF EXISTS audit_records_no_delete"))
+        from workflow.models.audit import APPEND_ONLY_TABLES
+
+        for table in APPEND_ONLY_TABLES:
+            db.session.execute(text(f"DROP TRIGGER IF EXISTS {table}_no_update"))
+            db.session.execute(text(f"DROP TRIGGER IF EXISTS {table}_no_delete"))
     db.session.execute(text(sql), params or {})
     db.session.commit()

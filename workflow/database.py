@@ -10,9 +10,11 @@ from sqlalchemy.engine import Engine
 
 from workflow.extensions import db
 
-# An arbitrary constant: the PostgreSQL advisory lock that serialises appends
-# to the audit chain (each record names the hash of the one before it).
+# Arbitrary constants: the PostgreSQL advisory lock space of the audit chains
+# (each record names the hash of the one before it in its chain, so appends to
+# one chain are serialised; other chains go on) and the checkpoint chain's lock.
 AUDIT_LOCK_KEY = 7_310_001
+CHECKPOINT_LOCK_KEY = 7_310_002
 
 
 def configure_engine(engine: Engine) -> None:
@@ -42,11 +44,20 @@ def configure_engine(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def lock_audit_chain() -> None:
-    """Serialise audit appends for the rest of this transaction."""
+def lock_audit_chain(chain: str) -> None:
+    """Serialise appends to one audit chain for the rest of this transaction."""
     if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": AUDIT_LOCK_KEY})
-    # SQLite: BEGIN IMMEDIATE already holds the database's write lock.
+        db.session.execute(
+            text("SELECT pg_advisory_xact_lock(:k, hashtext(:c))"),
+            {"k": AUDIT_LOCK_KEY, "c": chain},
+        )
+    # SQLite: the transaction already holds the database's write lock.
+
+
+def lock_checkpoints() -> None:
+    """Serialise checkpoints (short: they read every chain's head and append one row)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CHECKPOINT_LOCK_KEY})
 
 
 def is_postgres() -> bool:

@@ -29,11 +29,12 @@ def list_audit():
             query = query.where(column == request.args[key])
     total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = db.session.scalars(
-        query.order_by(AuditRecord.seq).limit(per_page).offset((page - 1) * per_page)
+        query.order_by(AuditRecord.id).limit(per_page).offset((page - 1) * per_page)
     )
     return {
         "items": [
             {
+                "chain": r.chain,
                 "seq": r.seq,
                 "case_id": r.case_id,
                 "kind": r.kind,

@@ -1,6 +1,6 @@
 """The stored rows of exitflow (SQLAlchemy 2 typed models)."""
 
-from workflow.models.audit import AuditRecord
+from workflow.models.audit import AuditChain, AuditCheckpoint, AuditRecord, AuditVerification
 from workflow.models.cases import Case, CaseData, SignOff
 from workflow.models.evaluation import Evaluation, EvaluationSample, Finding
 from workflow.models.households import Household, Member
@@ -17,7 +17,10 @@ from workflow.models.users import ApiToken, IdempotencyRecord, User
 
 __all__ = [
     "ApiToken",
+    "AuditChain",
+    "AuditCheckpoint",
     "AuditRecord",
+    "AuditVerification",
     "Case",
     "Digest",
     "CaseData",

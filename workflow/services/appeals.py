@@ -31,22 +31,14 @@ def _finding(evaluation_id: int, household_id: int) -> tuple[Evaluation, Finding
 
 
 def _record(actor: Actor, trigger: str, evaluation: Evaluation, household_id: int, now, data):
-    audit.append(
-        [
-            audit.Entry(
-                case_id=None,
-                case_version=None,
-                kind="evaluation",
-                trigger=trigger,
-                from_state=None,
-                to_state=None,
-                actor_id=actor.id,
-                actor_username=actor.username,
-                actor_role=actor.role,
-                at=now,
-                data={"evaluation_id": evaluation.id, "household_id": household_id, **data},
-            )
-        ]
+    household = db.session.get(Household, household_id)
+    audit.record_event(
+        trigger,
+        actor,
+        now,
+        {"evaluation_id": evaluation.id, "household_id": household_id, **data},
+        kind="evaluation",
+        region_path=household.region_path if household else None,
     )
 
 

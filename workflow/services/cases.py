@@ -95,6 +95,7 @@ def open_household_cases(
                 actor_role=actor.role,
                 at=now,
                 data={"year": year, "household_id": hid},
+                region_path=households[hid].region_path,
             )
             for cid, hid in zip(ids, household_ids, strict=True)
         ]
@@ -172,6 +173,7 @@ def open_region_case(actor: Actor, kind: str, code: str, year: int, now: datetim
                 actor_role=actor.role,
                 at=now,
                 data={"year": year, "region_code": code},
+                region_path=region.path,
             )
         ]
     )
@@ -235,7 +237,7 @@ def history(case_id: int) -> list[dict]:
     import json
 
     rows = db.session.scalars(
-        select(AuditRecord).where(AuditRecord.case_id == case_id).order_by(AuditRecord.seq)
+        select(AuditRecord).where(AuditRecord.case_id == case_id).order_by(AuditRecord.id)
     )
     return [
         {

@@ -306,7 +306,9 @@ def _apply(trigger, fired, actor, now, audit_data, needs_data) -> None:
         key = id(f.payload)
         if key not in payload_data:  # one dict per distinct payload: shared JSON below
             payload_data[key] = {**effects.audit_payload(trigger, f.payload), **audit_data}
-        changes.append((r.id, r.version + 1, r.kind, r.state, f.state, payload_data[key]))
+        changes.append(
+            (r.id, r.version + 1, r.kind, r.state, f.state, payload_data[key], r.region_path)
+        )
     audit.append_transitions(trigger, actor, now, changes)
 
 

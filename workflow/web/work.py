@@ -75,7 +75,7 @@ def index():
     recent = db.session.scalars(
         select(AuditRecord)
         .where(AuditRecord.actor_id == actor.id)
-        .order_by(AuditRecord.seq.desc())
+        .order_by(AuditRecord.id.desc())
         .limit(15)
     ).all()
     return render_template(
