@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from flask import Flask
+from flask import Flask, request
 
 from workflow import clock
 from workflow.errors import ConfigurationError, register_error_handlers
@@ -19,7 +19,7 @@ def create_app(config: dict | None = None) -> Flask:
     from workflow import config as configuration
 
     instance = Path((config or {}).get("INSTANCE_PATH") or ROOT / "instance")
-    instance.mkdir(parents=True, exist_ok=True)
+    configuration.private_folder(instance)  # 0700: it holds the keys and the database
     app = Flask(
         __name__,
         instance_path=str(instance),
@@ -54,6 +54,17 @@ def create_app(config: dict | None = None) -> Flask:
     from workflow import models  # noqa: F401 - registers the tables
     from workflow.api import register_api
     from workflow.cli import register_commands
+
+    from workflow.database import set_read_only
+
+    @app.before_request
+    def _reads_take_no_lock():
+        # GET and HEAD only read: on SQLite their transactions take no write lock.
+        set_read_only(request.method in ("GET", "HEAD"))
+
+    @app.teardown_request
+    def _end_read_only(_exc):
+        set_read_only(False)
 
     register_error_handlers(app)
     from workflow.security import harden

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import os
 import secrets
+import stat
+import tempfile
 from pathlib import Path
+
+from workflow.errors import ConfigurationError
 
 KEYS = (
     "EXITFLOW_DATABASE_URL",
@@ -16,17 +20,133 @@ KEYS = (
     "EXITFLOW_PUBLIC_URL",
     "EXITFLOW_NOTICE_FONT",
     "EXITFLOW_SWEEP_SECONDS",
+    "EXITFLOW_CHECKPOINT_MINUTES",
     "EXITFLOW_DATA_KEY",
+    "EXITFLOW_NOTICE_RETENTION",
 )
 
 
 def _secret(instance: Path) -> str:
-    """The session key, generated once into instance/ (CONTRACT.md)."""
+    """The session key, generated once into instance/ (CONTRACT.md), readable by us only."""
     path = instance / "secret_key"
     if not path.exists():
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
+        write_private(path, secrets.token_hex(32))
     return path.read_text().strip()
+
+
+# Instance files that hold keys or personal data: only the owner may read them.
+PRIVATE_FILES = ("secret_key", "data_key", "config.py")
+SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+SQLITE_COMPANIONS = ("", "-wal", "-shm", "-journal")
+
+
+def private_folder(path: Path) -> None:
+    """The instance folder, created 0700; one of ours that others may enter is tightened."""
+    if not path.exists():
+        path.mkdir(parents=True, mode=0o700, exist_ok=True)
+        path.chmod(0o700)
+        return
+    info = path.stat()
+    if info.st_uid == os.geteuid() and stat.S_IMODE(info.st_mode) & 0o077:
+        path.chmod(0o700)
+
+
+def write_private(path: Path, text: str) -> bool:
+    """Create `path` 0600 holding `text`, atomically; False when it exists already.
+
+    The content goes to a temporary file made 0600 from the start (never readable by
+    others, not even for an instant), which is then linked into place: a second
+    process starting at the same moment finds the whole file or creates its own,
+    never an empty or half-written one.
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    except OSError:  # a file system without hard links: exclusive creation, mode 0600
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+    finally:
+        os.unlink(tmp)
+    return True
+
+
+def _private_sqlite_file(url: str) -> None:
+    """Create the SQLite database file 0600 before SQLite does (it would follow the umask).
+
+    SQLite gives the -wal, -shm and -journal files the permissions of the database
+    file, so they are 0600 too. An existing file is left as it is.
+    """
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    name = parsed.database
+    if not parsed.drivername.startswith("sqlite") or name in (None, "", ":memory:"):
+        return
+    if name.startswith("file:") or parsed.query.get("uri"):
+        return  # a URI filename: the operator chose how it is opened
+    path = Path(name)
+    if path.exists() or not path.parent.is_dir():
+        return
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass  # another process created it at the same moment
+
+
+def _private_name(name: str) -> bool:
+    if name in PRIVATE_FILES:
+        return True
+    return any(name.endswith(s + c) for s in SQLITE_SUFFIXES for c in SQLITE_COMPANIONS)
+
+
+def instance_permission_problems(path) -> list[str]:
+    """What in the instance folder others could read (for `exitflow doctor`); [] when fine.
+
+    The folder must be 0700 and its key, configuration and SQLite files (with their
+    -wal, -shm and -journal files) 0600: nobody but the application's user reads them.
+    """
+    folder = Path(path)
+    if not folder.is_dir():
+        return [f"实例目录 {folder} 不存在"]
+    problems = []
+    mode = stat.S_IMODE(folder.stat().st_mode)
+    if mode & 0o077:
+        problems.append(f"实例目录 {folder} 的权限为 {mode:04o},应为 0700(其他用户可以进入)")
+    for file in sorted(folder.iterdir()):
+        if not _private_name(file.name) or not file.is_file():
+            continue
+        mode = stat.S_IMODE(file.stat().st_mode)
+        if mode & 0o077:
+            problems.append(f"文件 {file} 的权限为 {mode:04o},应为 0600(其他用户可以读取)")
+    return problems
+
+
+def notice_retention(value) -> str | int:
+    """EXITFLOW_NOTICE_RETENTION: `announcement`, or whole days after a window closes.
+
+    How long a closed publicity window's list with names stays public (the notice's
+    code verifies it for ever): `announcement` (the default) until every case it lists
+    has been announced or has left the procedure (workflow/services/publicity.py,
+    `names_public`); a number N until N days after the end of the publicity period.
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    text = str(value).strip().lower()
+    if text == "announcement":
+        return text
+    if text.isdigit():
+        return int(text)
+    raise ConfigurationError(
+        f"EXITFLOW_NOTICE_RETENTION 须为 announcement 或天数(非负整数),而不是 {value!r}"
+    )
 
 
 def load(instance: Path, overrides: dict | None) -> dict:
@@ -41,6 +161,7 @@ def load(instance: Path, overrides: dict | None) -> dict:
         "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
         "EXITFLOW_MAX_JSON_BYTES": 2 * 1024 * 1024,
         "EXITFLOW_TOKEN_HOURS": 12,
+        "EXITFLOW_NOTICE_RETENTION": "announcement",
     }
     file = instance / "config.py"
     if file.exists():
@@ -56,5 +177,7 @@ def load(instance: Path, overrides: dict | None) -> dict:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     cfg["SQLALCHEMY_DATABASE_URI"] = url
+    _private_sqlite_file(url)
+    cfg["EXITFLOW_NOTICE_RETENTION"] = notice_retention(cfg["EXITFLOW_NOTICE_RETENTION"])
     cfg["ALLOW_FAKE_CLOCK"] = str(cfg["EXITFLOW_ALLOW_FAKE_CLOCK"]).lower() in ("1", "true", "yes")
     return cfg

@@ -102,6 +102,17 @@ def digest(app: Flask) -> int:
             db.session.remove()
 
 
+def checkpoint(app: Flask) -> None:
+    """Record every audit chain's head in the checkpoint chain."""
+    from workflow.services import audit
+
+    with app.app_context():
+        try:
+            audit.checkpoint(clock.now())
+        finally:
+            db.session.remove()
+
+
 def catch_up(app: Flask) -> dict:
     """At start-up: close what came due while nothing ran, oldest first, and say so."""
     result = tick(app)
@@ -117,6 +128,15 @@ def _configure(scheduler, app: Flask) -> None:
     seconds = float(app.config.get("EXITFLOW_SWEEP_SECONDS") or 30)
     scheduler.add_job(
         tick, "interval", seconds=seconds, args=[app], id="sweep", max_instances=1, coalesce=True
+    )
+    scheduler.add_job(
+        checkpoint,
+        "interval",
+        minutes=float(app.config.get("EXITFLOW_CHECKPOINT_MINUTES") or 10),
+        args=[app],
+        id="checkpoint",
+        max_instances=1,
+        coalesce=True,
     )
     scheduler.add_job(
         digest,

@@ -9,6 +9,7 @@ from marshmallow import Schema, ValidationError
 from werkzeug.routing import IntegerConverter
 
 from workflow import clock
+from workflow.database import end_transaction
 from workflow.errors import BadRequest, Forbidden, Unauthenticated, ValidationFailed
 from workflow.services import users
 from workflow.services.actors import Actor, from_user
@@ -97,6 +98,10 @@ def actor() -> Actor:
     if user is None:
         raise Unauthenticated("需要登录 (missing or expired token)")
     request.environ["exitflow.actor"] = from_user(user)
+    if request.method not in ("GET", "HEAD"):
+        # The request body is read and validated next, with no transaction (and on
+        # SQLite no write lock) held; the service opens its own.
+        end_transaction()
     return request.environ["exitflow.actor"]
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import select, true
 
 from notices import render_many, render_pdf
 from states.calendar import SHANGHAI
+from workflow.database import begin_write, end_transaction
 from workflow.errors import NotFound
 from workflow.extensions import db
 from workflow.models import (
@@ -161,8 +162,11 @@ def pdf(notice: Notice) -> bytes:
     stored = db.session.get(NoticeFile, notice.id)
     if stored is not None:
         return stored.pdf
-    data = render_pdf(notice.kind, notice.context)
-    _store(notice, data)
+    notice_id, kind, context = notice.id, notice.kind, notice.context
+    end_transaction()  # render with no transaction open (on SQLite: no lock held)
+    data = render_pdf(kind, context)
+    begin_write()
+    _store(db.session.get(Notice, notice_id), data)
     db.session.commit()
     return data
 
