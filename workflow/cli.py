@@ -41,18 +41,40 @@ def init_db() -> None:
 
 
 @click.command("seed-demo")
-@click.option("--households", default=200, show_default=True, type=click.IntRange(1, 200000))
+@click.option(
+    "--households",
+    default=None,
+    type=click.IntRange(1, 2_000_000),
+    help="households (default 200; 1,000,000 with --province)",
+)
 @click.option("--password", default=None, help="password of every demo user")
 @click.option("--advance-to", "advance_to", default=None, help="drive the households to STATE")
 @click.option("--if-empty", is_flag=True, help="do nothing when the demo county exists")
+@click.option("--province", is_flag=True, help="a synthetic province instead of one county")
+@click.option(
+    "--counties",
+    default=110,
+    show_default=True,
+    type=click.IntRange(1, 999),
+    help="counties of the province (with --province)",
+)
 @with_appcontext
 def seed_demo(
-    households: int, password: str | None, advance_to: str | None, if_empty: bool
+    households: int | None,
+    password: str | None,
+    advance_to: str | None,
+    if_empty: bool,
+    province: bool,
+    counties: int,
 ) -> None:
-    """Load the demo county: townships, villages, households, one user per role."""
+    """Load the demo county (or with --province a whole province): regions, users, households."""
     from workflow.services import demo
 
     password = password or demo.DEMO_PASSWORD
+    if province:
+        _seed_province(counties, households or 1_000_000, password, advance_to)
+        return
+    households = households or 200
     if demo.exists():
         if if_empty or not advance_to:
             click.echo("the demo county is already loaded; nothing added")
@@ -74,6 +96,40 @@ def seed_demo(
             except ValueError as err:
                 fail(str(err))
         click.echo("cases by state: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+
+
+def _seed_province(counties: int, households: int, password: str, state: str | None) -> None:
+    import time
+
+    from workflow.errors import ExitflowError
+    from workflow.services import province
+
+    started = time.monotonic()
+    with click.progressbar(length=households, label="loading the province", file=sys.stderr) as bar:
+
+        def step(what: str, n: int) -> None:
+            if what != "regions":
+                bar.update(n)
+
+        try:
+            logins = province.seed(counties, households, password, clock.now(), state, step)
+        except ExitflowError as err:
+            fail(err.detail)
+    click.echo(
+        f"province loaded: {counties} counties, {households} households "
+        f"in {time.monotonic() - started:.0f} s"
+    )
+    names = [
+        "admin",
+        "county1",
+        f"county{counties}",
+        "village1",
+        "township1",
+        "city1",
+        "province1",
+        "evaluator1",
+    ]
+    click.echo(f"logins (password {password}): " + ", ".join(n for n in names if n in logins))
 
 
 def _print_logins(logins: dict | None, password: str) -> None:
