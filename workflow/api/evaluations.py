@@ -8,7 +8,13 @@ from workflow.services import appeals, evaluation
 
 
 def evaluation_dict(ev, who) -> dict:
-    """An evaluation batch; evaluators see their sample and nothing of the metrics."""
+    """An evaluation batch; evaluators see their sample and nothing of the metrics.
+
+    `progress` counts the sampled households visited (a complete finding or a reason
+    they could not be visited) out of all of them; an evaluator's, of those assigned.
+    """
+    sample = evaluation.samples(ev, who)
+    found = evaluation.findings_by_household(ev)
     out = {
         "id": ev.id,
         "scope_code": ev.scope_code,
@@ -26,14 +32,18 @@ def evaluation_dict(ev, who) -> dict:
                 "village_code": s.village_code,
                 "registered": s.registered,
                 "evaluator": s.evaluator,
+                "visited": evaluation.visited(s.registered, found.get(s.household_id)),
             }
-            for s in evaluation.samples(ev, who)
+            for s in sample
         ],
     }
+    out["progress"] = {
+        "visited": sum(1 for s in out["sample"] if s["visited"]),
+        "total": len(sample),
+    }
     if who.role != "evaluator":
-        result, _ = evaluation.metrics(ev)
         out["passed"] = ev.passed if ev.closed_at else None
-        out["metrics"] = ev.metrics if ev.closed_at else result.to_dict()
+        out["metrics"] = ev.metrics if ev.closed_at else evaluation.summary(ev)
     return out
 
 
@@ -67,7 +77,11 @@ def get_evaluation(evaluation_id: int):
 
 
 @bp.post("/evaluations/<id:evaluation_id>/findings")
-@doc("Record an evaluator's finding on a sampled household", schemas.FindingIn, status=201)
+@doc(
+    "Record an evaluator's finding on a sampled household, or why it could not be visited",
+    schemas.FindingIn,
+    status=201,
+)
 def record_finding(evaluation_id: int):
     data = load(schemas.FindingIn, body())
     finding = evaluation.record_finding(
@@ -78,12 +92,21 @@ def record_finding(evaluation_id: int):
         data["missed_poor"],
         data["satisfied"],
         clock.now(),
+        unreachable_reason=data["unreachable_reason"],
     )
-    return {"id": finding.id, "household_id": finding.household_id}, 201
+    ev = evaluation.get(actor(), evaluation_id)
+    return {
+        "id": finding.id,
+        "household_id": finding.household_id,
+        "progress": evaluation.progress(ev, actor()),
+    }, 201
 
 
 @bp.post("/evaluations/<id:evaluation_id>/close")
-@doc("Close the batch: compute the 三率一度 and move cases on or back")
+@doc(
+    "Close the batch (409 while sampled households are not visited): the 三率一度, "
+    "cases moved on or back"
+)
 def close_evaluation(evaluation_id: int):
     ev = evaluation.close(actor(), evaluation_id, clock.now())
     return evaluation_dict(ev, actor())

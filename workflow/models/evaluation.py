@@ -67,6 +67,9 @@ class Finding(db.Model):
     meets_criteria: Mapped[bool | None] = mapped_column(Boolean)
     missed_poor: Mapped[bool | None] = mapped_column(Boolean)
     satisfied: Mapped[bool | None] = mapped_column(Boolean)
+    # 无法走访: why the household could not be visited; such a finding has no answers
+    # and counts against the batch (services.evaluation.metrics).
+    unreachable_reason: Mapped[str | None] = mapped_column(Text)
     people: Mapped[int] = mapped_column(Integer)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # 申诉: the county may dispute a finding once; the province resolves it.
