@@ -21,8 +21,12 @@ KEYS = (
     "EXITFLOW_NOTICE_FONT",
     "EXITFLOW_SWEEP_SECONDS",
     "EXITFLOW_CHECKPOINT_MINUTES",
+    "EXITFLOW_ID_PROBE_LIMIT",
     "EXITFLOW_DATA_KEY",
     "EXITFLOW_NOTICE_RETENTION",
+    "EXITFLOW_REDIS_URL",
+    "EXITFLOW_REDIS_PREFIX",
+    "EXITFLOW_SESSION_IDLE_MINUTES",
 )
 
 
@@ -149,6 +153,16 @@ def notice_retention(value) -> str | int:
     )
 
 
+def idle_minutes(value) -> int:
+    """EXITFLOW_SESSION_IDLE_MINUTES: whole minutes, 1 to 480 (the absolute limit is 8 hours)."""
+    text = str(value).strip()
+    if text.isdigit() and 1 <= int(text) <= 480:
+        return int(text)
+    raise ConfigurationError(
+        f"EXITFLOW_SESSION_IDLE_MINUTES 须为 1 到 480 之间的整数(分钟),而不是 {value!r}"
+    )
+
+
 def load(instance: Path, overrides: dict | None) -> dict:
     """The effective configuration as a dict of Flask config keys."""
     cfg: dict = {
@@ -162,6 +176,12 @@ def load(instance: Path, overrides: dict | None) -> dict:
         "EXITFLOW_MAX_JSON_BYTES": 2 * 1024 * 1024,
         "EXITFLOW_TOKEN_HOURS": 12,
         "EXITFLOW_NOTICE_RETENTION": "announcement",
+        # Rate limits and login-failure counters: Redis when set (shared by every
+        # worker), else the database (shared too: one SQLite file or PostgreSQL).
+        "EXITFLOW_REDIS_URL": "",
+        "EXITFLOW_REDIS_PREFIX": "exitflow:",
+        # A web session ends after this long without a request (and 8 hours after sign-in).
+        "EXITFLOW_SESSION_IDLE_MINUTES": 30,
     }
     file = instance / "config.py"
     if file.exists():
@@ -179,5 +199,6 @@ def load(instance: Path, overrides: dict | None) -> dict:
     cfg["SQLALCHEMY_DATABASE_URI"] = url
     _private_sqlite_file(url)
     cfg["EXITFLOW_NOTICE_RETENTION"] = notice_retention(cfg["EXITFLOW_NOTICE_RETENTION"])
+    cfg["EXITFLOW_SESSION_IDLE_MINUTES"] = idle_minutes(cfg["EXITFLOW_SESSION_IDLE_MINUTES"])
     cfg["ALLOW_FAKE_CLOCK"] = str(cfg["EXITFLOW_ALLOW_FAKE_CLOCK"]).lower() in ("1", "true", "yes")
     return cfg

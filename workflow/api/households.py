@@ -10,10 +10,15 @@ from workflow.services import households
 
 
 @bp.post("/households")
-@doc("Register a household (village and up)", schemas.HouseholdIn, status=201)
+@doc(
+    "Register a household (village and up). A head already registered is named only to "
+    "its own village and township; anyone else gets one fixed 409 that names no household",
+    schemas.HouseholdIn,
+    status=201,
+)
 def create_household():
     data = load(schemas.HouseholdIn, body())
-    household = households.create(actor(), data, clock.now())
+    household = households.register(actor(), data, clock.now())
     return households.to_dict(household, actor(), detail=True), 201
 
 

@@ -11,7 +11,12 @@ from workflow.services import households, imports
 
 
 @bp.post("/imports/households")
-@doc("Import households from CSV or XLSX (multipart `file`): all rows or none", status=201)
+@doc(
+    "Import households from CSV or XLSX (multipart `file`): all rows or none. A head already "
+    "registered is named by row only to its own village and township; anyone else gets one "
+    "fixed 422 naming no row",
+    status=201,
+)
 def import_households():
     who = actor()
     if who.role not in households.WRITERS:  # deny before reading anything
