@@ -175,6 +175,7 @@ def test_the_public_lodges_an_objection_and_bots_do_not(client, world):
         "stamp": re.search(r'name="stamp" value="([^"]+)"', page).group(1),
         "case_id": str(ids[0]),
         "name": "韦某",
+        "phone": "0776-5231234",
         "content": "该户收入情况需要核实",
     }
     assert client.post(f"/windows/{window.id}/objections", data=form).status_code == 400

@@ -47,3 +47,26 @@ def register_web(app: Flask) -> None:
 
     for code in messages:
         app.register_error_handler(code, page_error)
+
+    @app.after_request
+    def private_when_signed_in(response):
+        """What a signed-in user is sent (a page, a case's PDF, JSON) is theirs alone: no
+        cache, shared or their browser's, may keep it. A response its view marks public
+        (an open window's notice, the same for everyone) keeps its header.
+
+        Signed in: a bearer token was sent, the API authenticated the caller, or the
+        session cookie names a session (even one that has just ended: no database
+        look-up here); the login page and the token endpoint hand out credentials."""
+        from flask import request, session
+
+        if request.endpoint == "static" or response.cache_control.public:
+            return response
+        if (
+            "Authorization" in request.headers
+            or request.environ.get("exitflow.actor") is not None
+            or request.endpoint in ("api.issue_token", "web.login", "web.logout")
+            or session.get("sid")
+            or session.get("user_id")
+        ):
+            response.headers["Cache-Control"] = "private, no-store"
+        return response

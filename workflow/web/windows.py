@@ -12,7 +12,11 @@ from workflow.extensions import db
 from workflow.models import Case, Household, Region
 from workflow.services import publicity
 from workflow.web import bp
+from workflow.web.forms import Form
 from workflow.web.session import login_required, web_actor
+
+# The API's bounds of a window's contact (workflow/api/schemas.py, ContactIn).
+PHONE_MAX, ADDRESS_MAX = 40, 200
 
 
 @bp.route("/windows/new", methods=["GET", "POST"])
@@ -36,45 +40,56 @@ def post_window():
             select(Household).where(Household.id.in_([c.household_id for c in waiting]))
         )
     }
-    if request.method == "POST" and request.form.get("preview"):
-        return _preview(actor, waiting, households, request.form)
     if request.method == "POST":
-        ids = [int(i) for i in request.form.getlist("case_ids") if i.isdigit()]
+        form = Form(request.form)
+        chosen = form.ids("case_ids", "所选案件")
+        contact = {
+            "phone": form.text("phone", "异议受理电话", PHONE_MAX, required=True) or "",
+            "address": form.text("address", "异议受理地址", ADDRESS_MAX, required=True) or "",
+        }
+        if contact["phone"] and len(contact["phone"]) < 3:
+            form.add("phone", "异议受理电话至少需要 3 个字符")
+        if not form.errors and not chosen:
+            form.add("case_ids", "请先选择案件")
+        if form.errors:
+            return _page(waiting, households, form, "未能发布:" + form.summary(), 422)
+        if not set(chosen) <= {c.id for c in waiting}:
+            # Posted or moved on by someone else since the page was shown.
+            form.add("case_ids", "所选案件已不在待公示名单中,请核对后重新选择")
+            return _page(waiting, households, form, "未能发布:" + form.summary(), 409)
+        if request.form.get("preview"):
+            return _preview(actor, [c for c in waiting if c.id in set(chosen)], households, contact)
         try:
-            window = publicity.post(
-                actor,
-                actor.region_code,
-                ids,
-                {
-                    "phone": request.form.get("phone", ""),
-                    "address": request.form.get("address", ""),
-                },
-                None,
-                clock.now(),
-            )
+            window = publicity.post(actor, actor.region_code, chosen, contact, None, clock.now())
         except ExitflowError as err:
             db.session.rollback()
-            flash("未能发布:" + err.detail, "error")
-            return render_template(
-                "web/post_window.html", waiting=waiting, households=households, form=request.form
-            ), 422
+            status = err.status if 400 <= err.status < 500 else 422
+            return _page(waiting, households, form, "未能发布:" + err.detail, status)
         flash(f"已发布公示「{window.title}」,公示期至 {window.last_day}")
         return redirect(url_for("web.window_page", window_id=window.id))
-    return render_template("web/post_window.html", waiting=waiting, households=households, form={})
+    return _page(waiting, households)
 
 
-def _preview(actor, waiting, households, form):
+def _page(waiting, households, form: Form | None = None, failure=None, status=200):
+    """The form; after a refusal, with the cases chosen and the contact typed."""
+    return render_template(
+        "web/post_window.html",
+        waiting=waiting,
+        households=households,
+        form=form.data if form is not None else {},
+        chosen=set(form.data.getlist("case_ids")) if form is not None else None,
+        errors=form.errors if form is not None else {},
+        failure=failure,
+    ), status
+
+
+def _preview(actor, picked, households, contact):
     """The notice as it would be posted today, marked 预览 and not issued."""
     from flask import Response
 
     from notices import render_pdf
     from states.calendar import publicity_period
 
-    chosen = {int(i) for i in form.getlist("case_ids") if i.isdigit()}
-    picked = [c for c in waiting if c.id in chosen]
-    if not picked:
-        flash("请先选择案件", "error")
-        return redirect(url_for("web.post_window"))
     region = db.session.get(Region, actor.region_code)
     rules = load_rule_set(picked[0].rule_set)
     period = publicity_period(clock.now(), rules.publicity_days, rules.period_rule)
@@ -94,7 +109,7 @@ def _preview(actor, waiting, households, form):
             }
             for i, c in enumerate(picked, start=1)
         ],
-        "contact": {"phone": form.get("phone", ""), "address": form.get("address", "")},
+        "contact": contact,
         "issued_on": clock.local_today().isoformat(),
     }
     return Response(

@@ -11,8 +11,10 @@ from workflow import clock
 from workflow.errors import Unauthenticated
 from workflow.extensions import db
 from workflow.models import AuditRecord, Case, PublicityWindow
+from workflow.security import LOGIN_PER_MINUTE, TooManyRequests, client_address, throttle
 from workflow.services import users
 from workflow.web import bp
+from workflow.web.forms import Form, safe_next
 from workflow.web.session import check_csrf, sign_in, sign_out, web_actor
 
 
@@ -93,22 +95,40 @@ def login():
     """Sign in with a username and password."""
     if request.method == "POST":
         check_csrf()
+        form = Form(request.form)
+        username = form.text("username", "用户名", 64, required=True)
+        password = form.raw("password")
+        if not password:
+            form.add("password", "密码不能为空")
+        elif len(password) > 200:
+            form.add("password", "密码长度不能超过 200 个字符")
+        if form.errors:
+            return render_template(
+                "web/login.html",
+                error=form.summary(),
+                errors=form.errors,
+                username=form.raw("username"),
+            ), 422
+        try:
+            # Per client address across both login paths (the API's too), every worker.
+            throttle("login", LOGIN_PER_MINUTE)
+        except TooManyRequests as err:
+            page = render_template(
+                "web/login.html", error=err.detail, errors={}, username=form.raw("username")
+            )
+            return page, 429, {"Retry-After": str(err.extra["retry_after"])}
         try:
             user = users.authenticate(
-                request.form.get("username", ""), request.form.get("password", ""), clock.now()
+                username, password, clock.now(), client=client_address(), via="web"
             )
         except Unauthenticated as err:
             return render_template(
-                "web/login.html", error=err.detail, username=request.form.get("username", "")
+                "web/login.html", error=err.detail, errors={}, username=form.raw("username")
             ), 401
         sign_in(user)
-        target = request.args.get("next", "")
-        return redirect(
-            target
-            if target.startswith("/") and not target.startswith("//")
-            else url_for("web.index")
-        )
-    return render_template("web/login.html", error=None, username="")
+        # Only a path of this site (see forms.safe_next); anything else: the work list.
+        return redirect(safe_next(request.args.get("next")) or url_for("web.index"))
+    return render_template("web/login.html", error=None, errors={}, username="")
 
 
 @bp.post("/logout")
