@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -113,6 +114,31 @@ def checkpoint(app: Flask) -> None:
             db.session.remove()
 
 
+def purge(app: Flask) -> dict:
+    """Delete web sessions a week past their end, lapsed login locks and spent rate counters."""
+    from workflow.services import users
+
+    with app.app_context():
+        try:
+            return users.purge(clock.now())
+        finally:
+            db.session.remove()
+
+
+def refresh_stats(app: Flask) -> dict:
+    """Recompute the dashboards' region statistics (replaced whole, never per transition)."""
+    from workflow.services import deadlines, statistics
+
+    with app.app_context():
+        try:
+            now = clock.now()
+            result = statistics.refresh(now)
+            deadlines.record_run("stats", now, result)
+            return result
+        finally:
+            db.session.remove()
+
+
 def catch_up(app: Flask) -> dict:
     """At start-up: close what came due while nothing ran, oldest first, and say so."""
     result = tick(app)
@@ -137,6 +163,22 @@ def _configure(scheduler, app: Flask) -> None:
         id="checkpoint",
         max_instances=1,
         coalesce=True,
+    )
+    scheduler.add_job(
+        purge, "interval", hours=1, args=[app], id="purge", max_instances=1, coalesce=True
+    )
+    from workflow.services import statistics
+
+    # The first refresh at once: after downtime the dashboards should not wait an interval.
+    scheduler.add_job(
+        refresh_stats,
+        "interval",
+        seconds=statistics.settings(app.config)[0],
+        args=[app],
+        id="stats",
+        max_instances=1,
+        coalesce=True,
+        next_run_time=datetime.now(UTC),
     )
     scheduler.add_job(
         digest,

@@ -13,6 +13,7 @@ from workflow.models.publicity import (
 )
 from workflow.models.regions import Region
 from workflow.models.scheduling import Digest, SchedulerRun
+from workflow.models.statistics import RegionStat, StatsSnapshot
 from workflow.models.users import ApiToken, IdempotencyRecord, User
 
 __all__ = [
@@ -35,8 +36,10 @@ __all__ = [
     "Objection",
     "PublicityWindow",
     "Region",
+    "RegionStat",
     "SchedulerRun",
     "SignOff",
+    "StatsSnapshot",
     "User",
     "WindowCase",
 ]
