@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from flask import Flask, request
@@ -18,7 +19,11 @@ def create_app(config: dict | None = None) -> Flask:
     """The application factory (flaskr style): config, extensions, blueprints, commands."""
     from workflow import config as configuration
 
-    instance = Path((config or {}).get("INSTANCE_PATH") or ROOT / "instance")
+    instance = Path(
+        (config or {}).get("INSTANCE_PATH")
+        or os.environ.get("EXITFLOW_INSTANCE_PATH")
+        or ROOT / "instance"
+    )
     configuration.private_folder(instance)  # 0700: it holds the keys and the database
     app = Flask(
         __name__,
@@ -27,6 +32,11 @@ def create_app(config: dict | None = None) -> Flask:
         static_folder=str(ROOT / "workflow" / "web" / "static"),
     )
     app.config.update(configuration.load(instance, config))
+    proxies = int(app.config.get("EXITFLOW_TRUSTED_PROXIES") or 0)
+    if proxies:  # behind nginx: the client's address is X-Forwarded-For's, set by the proxy
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
     if app.config.get("SEND_FILE_MAX_AGE_DEFAULT") is None:  # small static files, cached
         app.config["SEND_FILE_MAX_AGE_DEFAULT"] = 3600
     if app.config["ALLOW_FAKE_CLOCK"] and app.config["EXITFLOW_ENV"] == "production":
@@ -54,7 +64,6 @@ def create_app(config: dict | None = None) -> Flask:
     from workflow import models  # noqa: F401 - registers the tables
     from workflow.api import register_api
     from workflow.cli import register_commands
-
     from workflow.database import set_read_only
 
     @app.before_request
