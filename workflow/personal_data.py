@@ -24,8 +24,9 @@ def configure(key: str | None, instance: Path) -> None:
     if not key:
         path = instance / "data_key"
         if not path.exists():
-            path.write_text(Fernet.generate_key().decode())
-            path.chmod(0o600)
+            from workflow.config import write_private
+
+            write_private(path, Fernet.generate_key().decode())  # 0600 from the first byte
         key = path.read_text().strip()
     raw = base64.urlsafe_b64decode(key.encode())
     if len(raw) != 32:

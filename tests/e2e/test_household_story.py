@@ -189,7 +189,7 @@ def test_village_from_planned_to_exited(client, runner):
         objections[cid] = public.call(
             "POST",
             f"/publicity-windows/{window['id']}/objections",
-            {"case_id": cid, "content": text, "contact": "实名:韦某"},
+            {"case_id": cid, "content": text, "name": "韦某", "contact": "13907761234"},
             status=201,
         )["id"]
         assert village.call("GET", f"/cases/{cid}")["state"] == "objection_review"

@@ -22,7 +22,7 @@ from tests.factories import (
 )
 from workflow import clock
 from workflow.extensions import db
-from workflow.models import Case
+from workflow.models import Case, Finding, PublicityWindow
 from workflow.services import appeals, cases, evaluation, publicity, regions, transitions, users
 from workflow.services.actors import from_user
 
@@ -121,8 +121,21 @@ class Scene:
         )
         return window, cid
 
+    def withdrawn_window(self, own):
+        """A window whose period is over and whose cases are announced: names withdrawn."""
+        window, cid = self.window(own)
+        now = clock.now()
+        db.session.execute(
+            update(PublicityWindow)
+            .where(PublicityWindow.id == window.id)
+            .values(closed_at=now, closes_at=now)
+        )
+        db.session.execute(update(Case).where(Case.id == cid).values(state="announced"))
+        db.session.commit()
+        return window
+
     def closed_evaluation(self, own):
-        ev = self.evaluation(own)
+        ev = self.visited_evaluation(own)
         who = self.world["province1"] if own else self.foreign["fp"]
         return evaluation.close(who, ev.id, clock.now())
 
@@ -131,6 +144,24 @@ class Scene:
         who = self.world["province1"] if own else self.foreign["fp"]
         scope = "430623" if own else FOREIGN_COUNTY
         return evaluation.create(who, scope, 2019, 1, 1, 0, evaluators, clock.now())
+
+    def visited_evaluation(self, own):
+        """A batch with a finding on every sampled household, so that it may close."""
+        ev = self.evaluation(own)
+        for s in evaluation.samples(ev):
+            db.session.add(
+                Finding(
+                    evaluation_id=ev.id,
+                    household_id=s.household_id,
+                    evaluator_id=ev.created_by,
+                    meets_criteria=True,
+                    satisfied=True,
+                    people=1,
+                    recorded_at=clock.now(),
+                )
+            )
+        db.session.commit()
+        return ev
 
 
 def _json(method, path, body=None):
@@ -241,10 +272,15 @@ ROUTES = {
         {**{r: (403, 403) for r in ROLES}, "admin": (201, 201)},
         401,
     ),
-    ("GET", "/api/v1/regions"): (lambda s, o: _json("GET", "/api/v1/regions"), ALL_OK, 401),
+    # 三员分立: the audit administrator reads the audit record only.
+    ("GET", "/api/v1/regions"): (
+        lambda s, o: _json("GET", "/api/v1/regions"),
+        {**ALL_OK, "auditor": (403, 403)},
+        401,
+    ),
     ("GET", "/api/v1/regions/<code>"): (
         lambda s, o: _json("GET", f"/api/v1/regions/{s.village(o)}"),
-        ALL_OK,
+        {**ALL_OK, "auditor": (403, 403)},
         401,
     ),
     ("POST", "/api/v1/users"): (
@@ -375,7 +411,12 @@ ROUTES = {
             lambda w: _json(
                 "POST",
                 f"/api/v1/publicity-windows/{w[0].id}/objections",
-                {"case_id": w[1], "content": "收入情况需要核实"},
+                {
+                    "case_id": w[1],
+                    "name": "韦某某",
+                    "contact": "13800138000",
+                    "content": "收入情况需要核实",
+                },
             )
         )(s.window(o)),
         {r: (201, 201) for r in ROLES},
@@ -419,7 +460,7 @@ ROUTES = {
         401,
     ),
     ("POST", "/api/v1/evaluations/<id:evaluation_id>/close"): (
-        lambda s, o: _json("POST", f"/api/v1/evaluations/{s.evaluation(o).id}/close"),
+        lambda s, o: _json("POST", f"/api/v1/evaluations/{s.visited_evaluation(o).id}/close"),
         {**{r: (403, 403) for r in ROLES}, "city": (200, 404), "province": (200, 404)},
         401,
     ),
@@ -540,7 +581,8 @@ ROUTES = {
             "/cases/batch",
             {"trigger": "approve", "case_ids": str(s.case(o, "county_review"))},
         ),
-        {**{r: (403, 403) for r in ROLES}, "county": (200, 302), "township": (200, 302)},
+        # A foreign case is not selectable: the list comes back with the error.
+        {**{r: (403, 403) for r in ROLES}, "county": (200, 422), "township": (200, 422)},
         302,
     ),
     ("GET", "/windows/new"): (
@@ -552,9 +594,11 @@ ROUTES = {
         lambda s, o: _web(
             "POST",
             "/windows/new",
-            {"case_ids": str(s.appraised(o)), "phone": "1", "address": "村委会"},
+            {"case_ids": str(s.appraised(o)), "phone": "0776-5231234", "address": "村委会"},
         ),
-        {**{r: (403, 403) for r in ROLES}, "village": (302, 422), "township": (422, 422)},
+        # A case not waiting for this user's window (foreign, or not yet verified for a
+        # township) is refused as "no longer on the list": 409, whether it exists or not.
+        {**{r: (403, 403) for r in ROLES}, "village": (302, 409), "township": (409, 409)},
         302,
     ),
     ("GET", "/windows/<id:window_id>"): (
@@ -567,12 +611,17 @@ ROUTES = {
             lambda w: _web(
                 "POST",
                 f"/windows/{w[0].id}/objections",
-                {"case_id": str(w[1]), "name": "某", "content": "需要核实收入"},
+                {
+                    "case_id": str(w[1]),
+                    "name": "韦某某",
+                    "phone": "13800138000",
+                    "content": "需要核实收入",
+                },
             )
         )(s.window(o)),
         # The public form's anti-bot checks refuse an instant post; a village or township
-        # clerk records objections received at the office.
-        {**{r: (400, 400) for r in ROLES}, "village": (302, 302), "township": (302, 302)},
+        # clerk of the window's area records objections received at the office.
+        {**{r: (400, 400) for r in ROLES}, "village": (302, 400), "township": (302, 400)},
         400,
     ),
     ("GET", "/appraisal"): (
@@ -609,11 +658,12 @@ ROUTES = {
     ),
     ("POST", "/imports"): (
         lambda s, o: _web("POST", "/imports", {}),
+        # No file chosen: the page comes back with the error next to the field.
         {
             **{r: (403, 403) for r in ROLES},
-            "village": (302, 302),
-            "township": (302, 302),
-            "county": (302, 302),
+            "village": (422, 422),
+            "township": (422, 422),
+            "county": (422, 422),
         },
         302,
     ),
@@ -754,3 +804,297 @@ def test_matrix(app, client, world):
 @pytest.fixture(autouse=True)
 def _clean_clock():
     yield
+
+
+# Who can LEARN that an object exists. For an object the caller may not read (outside
+# its region, or of a kind its role never reads), every answer must be the one it
+# gets for an id that names nothing: same status, same body once the ids themselves
+# are set aside. Windows and their notice codes are posted publicly (their existence
+# is no secret): whoever may not read a window's names gets what the public gets
+# (test_withdrawn_windows_answer_everyone_alike).
+MISSING_ID = 2**31 - 1
+SECRET_OBJECTS = {
+    "case_id": MISSING_ID,
+    "household_id": MISSING_ID,
+    "evaluation_id": MISSING_ID,
+    "username": "nobody-here",
+}
+# Roles that may not read an object of the kind even inside their own region (an
+# evaluator: no case or household outside its sample; the Scene's are never sampled).
+BLIND = {
+    "case_id": {"admin", "auditor", "evaluator"},
+    "household_id": {"admin", "auditor", "evaluator"},
+    "evaluation_id": {"village", "township", "admin", "auditor"},
+    "username": set(ROLES) - {"admin"},
+}
+NO_CASES = {"admin", "auditor", "evaluator"}
+# Known differences outside this change's files, to be fixed there (then removed here):
+# services/appeals.py looks up the finding before it checks the household's region, so
+# a county or province outside it learns which (batch, household) has a finding.
+PENDING_FIXES = {
+    ("POST /api/v1/evaluations/<id:evaluation_id>/appeals", "county"),
+    ("POST /api/v1/evaluations/<id:evaluation_id>/appeals/resolve", "province"),
+}
+
+
+def _objection_on_own_window(s, case_id):
+    window, _ = s.window(True)
+    return _json(
+        "POST",
+        f"/api/v1/publicity-windows/{window.id}/objections",
+        {"case_id": case_id, "name": "韦某某", "contact": "13800138000", "content": "收入需核实"},
+    )
+
+
+def _finding_on_own_batch(s, household_id):
+    ev = s.evaluation(True, ["evaluator1"])
+    return _json(
+        "POST",
+        f"/api/v1/evaluations/{ev.id}/findings",
+        {"household_id": household_id, "meets_criteria": True, "satisfied": True},
+    )
+
+
+# Objects named in a body or a query string: (make the object, the request naming an
+# id, the missing id, roles to check with their own region's object too, roles that
+# read the foreign object: evaluator1 is named in the foreign region's batches).
+BODY_VARIANTS = {
+    "batch of cases": (
+        lambda s, o: s.case(o),
+        lambda s, i: _json(
+            "POST",
+            "/api/v1/cases/batch-transitions",
+            {"trigger": "defer", "case_ids": [i], "data": {"reason": "外出务工"}},
+        ),
+        MISSING_ID,
+        NO_CASES,
+    ),
+    "cases of a new window": (
+        lambda s, o: s.appraised(o),
+        lambda s, i: _json(
+            "POST",
+            "/api/v1/publicity-windows",
+            {
+                "scope_code": VILLAGE,
+                "case_ids": [i],
+                "contact": {"phone": "1", "address": "村委会"},
+            },
+        ),
+        MISSING_ID,
+        NO_CASES,
+    ),
+    "household of a new case": (
+        lambda s, o: s.household(o),
+        lambda s, i: _json(
+            "POST", "/api/v1/cases", {"kind": "household_exit", "subject": i, "year": 2019}
+        ),
+        MISSING_ID,
+        NO_CASES,
+    ),
+    "case objected to": (
+        lambda s, o: s.case(o),
+        _objection_on_own_window,
+        MISSING_ID,
+        set(),
+    ),
+    "household of a finding": (
+        lambda s, o: s.household(o),
+        _finding_on_own_batch,
+        MISSING_ID,
+        set(),
+    ),
+    "cases of a region": (
+        lambda s, o: s.village(o),
+        lambda s, i: _json("GET", f"/api/v1/cases?region_code={i}"),
+        "450000999999",
+        set(),
+        {"evaluator"},
+    ),
+    "households of a village": (
+        lambda s, o: s.village(o),
+        lambda s, i: _json("GET", f"/api/v1/households?village_code={i}"),
+        "450000999999",
+        set(),
+    ),
+    "cases of a page's batch": (
+        lambda s, o: s.case(o, "county_review"),
+        lambda s, i: _web("POST", "/cases/batch", {"trigger": "approve", "case_ids": str(i)}),
+        MISSING_ID,
+        NO_CASES,
+    ),
+}
+
+
+def _send(app, client, role, request):
+    """One request as the role (a fresh token or browser session), or anonymously."""
+    if request.get("web"):
+        response = web_request(app, role, request)
+    else:
+        headers = {}
+        if role is not None:
+            r = client.post(
+                "/api/v1/auth/token", json={"username": USER[role], "password": PASSWORD}
+            )
+            headers = {"Authorization": f"Bearer {r.get_json()['token']}"}
+        payload = {"json": request["json"]} if request["json"] is not None else {}
+        response = client.open(
+            request["path"], method=request["method"], headers=headers, **payload
+        )
+    response.close()
+    db.session.rollback()
+    return response
+
+
+def _shape(response, ids) -> tuple:
+    """Status, redirect target and body, with the ids of the request set aside."""
+    import re
+
+    def plain(text: str) -> str:
+        for value in ids:
+            text = re.sub(rf"(?<![0-9A-Za-z]){re.escape(str(value))}(?![0-9A-Za-z])", "<id>", text)
+        return text
+
+    def walk(value, key=None):
+        if isinstance(value, dict):
+            return {k: walk(v, k) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        if isinstance(value, str):
+            return plain(value)
+        if isinstance(value, int) and key != "status" and value in ids:
+            return "<id>"
+        return value
+
+    body = response.get_json(silent=True)
+    if body is None:  # a page: what it says (the header names whoever is signed in)
+        text = response.get_data(as_text=True)
+        main = re.search(r"<main>.*</main>", text, re.S)
+        text = main.group() if main else text
+        body = plain(re.sub(r'name="csrf_token" value="[^"]+"', 'name="csrf_token"', text))
+    else:
+        body = walk(body)
+    return response.status_code, plain(response.headers.get("Location", "")), body
+
+
+def test_no_role_learns_that_a_forbidden_object_exists(app, client, world):
+    """An existing foreign (or forbidden) case, household, evaluation or user answers
+    exactly as an id that names nothing, for every role and anonymously."""
+    import re
+
+    set_now("2019-11-20T09:00:00+08:00")
+    scene = Scene(world)
+    adapter = app.url_map.bind("localhost")
+    checked, wrong = 0, []
+
+    def compare(label, role, own, there, absent, ids):
+        nonlocal checked
+        checked += 1
+        a, b = _shape(there, ids), _shape(absent, ids)
+        if a != b:
+            wrong.append((label, role, "own" if own else "foreign", a[:2], b[:2], a[2], b[2]))
+
+    for (method, rule), (make, _expected, _anonymous) in sorted(ROUTES.items()):
+        params = [p for p in SECRET_OBJECTS if re.search(rf"<(?:\w+:)?{p}>", rule)]
+        if not params:
+            continue
+        for role in [*ROLES, None]:
+            for own in (False, True):
+                if own and (role is None or not all(role in BLIND[p] for p in params)):
+                    continue
+                request = make(scene, own)
+                db.session.commit()
+                path, _, query = request["path"].partition("?")
+                endpoint, args = adapter.match(path, method=method)
+                missing = adapter.build(
+                    endpoint, {**args, **{p: SECRET_OBJECTS[p] for p in params}}, method=method
+                )
+                there = _send(app, client, role, request)
+                if role is not None and there.status_code < 400:
+                    continue  # the role reads (or acts on) this object: nothing to hide
+                absent = _send(
+                    app, client, role, {**request, "path": missing + (f"?{query}" if query else "")}
+                )
+                ids = [args[p] for p in params] + [SECRET_OBJECTS[p] for p in params]
+                compare(f"{method} {rule}", role, own, there, absent, ids)
+
+    for label, (make_object, make_request, missing_id, own_roles, *sees) in BODY_VARIANTS.items():
+        for role in [*ROLES, None]:
+            for own in (False, True):
+                if (own and role not in own_roles) or (not own and role in (sees or [()])[0]):
+                    continue
+                existing = make_object(scene, own)
+                there_request = make_request(scene, existing)
+                absent_request = make_request(scene, missing_id)
+                db.session.commit()
+                there = _send(app, client, role, there_request)
+                absent = _send(app, client, role, absent_request)
+                compare(label, role, own, there, absent, [existing, missing_id])
+    print(f"existence: {checked} (route, role, object) comparisons")
+    assert checked > 250
+    found = {(w[0], w[1]) for w in wrong}
+    assert found >= PENDING_FIXES, f"fixed: remove {PENDING_FIXES - found} from PENDING_FIXES"
+    wrong = [w for w in wrong if (w[0], w[1]) not in PENDING_FIXES]
+    assert wrong == [], "\n".join(map(str, wrong))
+
+
+def test_withdrawn_windows_answer_everyone_alike(app, client, world):
+    """After the retention, a window's names are for the users of its region; everybody
+    else (signed in or not, admin, auditor, evaluator, another region) gets the public's
+    410 Gone, and its code still verifies the notice."""
+    set_now("2019-11-20T09:00:00+08:00")
+    scene = Scene(world)
+    checked, wrong = 0, []
+    for own in (True, False):
+        window = scene.withdrawn_window(own)
+        requests = [
+            _json("GET", f"/api/v1/publicity-windows/{window.id}"),
+            _json("GET", f"/api/v1/publicity-windows/{window.id}/notice.pdf"),
+            _json("GET", f"/api/v1/notices/{window.code}/pdf"),
+            _web("GET", f"/windows/{window.id}"),
+        ]
+        for request in requests:
+            public = _send(app, client, None, request)
+            assert public.status_code == 410, (request, public.status_code)
+            for role in ROLES:
+                r = _send(app, client, role, request)
+                checked += 1
+                if own and role in STAFF:
+                    # Its region still reads it; a PDF of names no longer public is never
+                    # kept by a shared cache.
+                    pdf = request["path"].endswith("pdf")
+                    if r.status_code != 200 or (
+                        pdf and r.headers["Cache-Control"] != "private, no-store"
+                    ):
+                        wrong.append((request["path"], role, "own", r.status_code))
+                elif _shape(r, []) != _shape(public, []):
+                    wrong.append(
+                        (request["path"], role, "own" if own else "foreign", r.status_code)
+                    )
+        verify = _send(app, client, None, _json("GET", f"/api/v1/notices/{window.code}"))
+        assert verify.status_code == 200 and verify.get_json()["valid"] is True
+    assert wrong == [], "\n".join(map(str, wrong))
+    assert checked == 2 * 4 * len(ROLES)
+
+
+def test_an_evaluator_reads_the_cases_of_its_sample_only(app, client, world):
+    set_now("2019-11-20T09:00:00+08:00")
+    scene = Scene(world)
+    ev = scene.evaluation(True, ["evaluator1"])
+    sampled = [s.case_id for s in evaluation.samples(ev) if s.case_id]
+    other = scene.case(True, "filed")  # in its region, not in its sample
+    listed = _send(app, client, "evaluator", _json("GET", "/api/v1/cases?per_page=1000"))
+    assert listed.status_code == 200
+    assert sorted(c["id"] for c in listed.get_json()["items"]) == sorted(sampled)
+    one = _send(app, client, "evaluator", _json("GET", f"/api/v1/cases/{sampled[0]}"))
+    assert one.status_code == 200 and one.get_json()["allowed_triggers"] == []
+    hidden = _send(app, client, "evaluator", _json("GET", f"/api/v1/cases/{other}"))
+    absent = _send(app, client, "evaluator", _json("GET", f"/api/v1/cases/{MISSING_ID}"))
+    assert hidden.status_code == absent.status_code == 404
+    assert _shape(hidden, [other, MISSING_ID]) == _shape(absent, [other, MISSING_ID])
+    # No incidence rate, no closed window, no region incidence for the evaluator.
+    region = _send(app, client, "evaluator", _json("GET", "/api/v1/regions/430623"))
+    assert region.status_code == 200 and "incidence_rate" not in region.get_json()
+    county = _send(app, client, "county", _json("GET", "/api/v1/regions/430623"))
+    assert "incidence_rate" in county.get_json()
+    admin = _send(app, client, "admin", _json("GET", "/api/v1/regions/430623"))
+    assert admin.status_code == 200 and "poor_people_not_exited" not in admin.get_json()

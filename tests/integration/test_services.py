@@ -108,10 +108,17 @@ def test_objection_after_closing_is_refused_and_before_is_kept(world):
     ids = open_cases(world, 2)
     window = to_publicity(world, ids)
     objection = publicity.lodge_objection(
-        window.id, ids[0], "收入情况不实,请核查", None, window.closes_at - timedelta(seconds=1)
+        window.id,
+        ids[0],
+        "收入情况不实,请核查",
+        "13800138000",
+        window.closes_at - timedelta(seconds=1),
+        name="韦某某",
     )
     with pytest.raises(Exception) as err:
-        publicity.lodge_objection(window.id, ids[1], "公示期后的异议内容", None, window.closes_at)
+        publicity.lodge_objection(
+            window.id, ids[1], "公示期后的异议内容", "13800138000", window.closes_at, name="韦某某"
+        )
     assert "公示期已结束" in str(err.value)
     publicity.sweep(window.closes_at)
     db.session.expire_all()
@@ -135,8 +142,12 @@ def test_two_objections_both_must_be_resolved(world):
     ids = open_cases(world, 1)
     window = to_publicity(world, ids)
     now = window.opens_at + timedelta(days=1)
-    first = publicity.lodge_objection(window.id, ids[0], "第一条异议内容", None, now)
-    second = publicity.lodge_objection(window.id, ids[0], "第二条异议内容", None, now)
+    first = publicity.lodge_objection(
+        window.id, ids[0], "第一条异议内容", "红星村三组", now, name="覃某某"
+    )
+    second = publicity.lodge_objection(
+        window.id, ids[0], "第二条异议内容", "红星村三组", now, name="覃某某"
+    )
     state, _ = transitions.fire_one(
         "dismiss_objection",
         ids[0],
@@ -160,8 +171,12 @@ def test_upheld_objection_supersedes_the_others_without_losing_them(world):
     ids = open_cases(world, 1)
     window = to_publicity(world, ids)
     now = window.opens_at + timedelta(days=1)
-    first = publicity.lodge_objection(window.id, ids[0], "第一条异议内容", None, now)
-    second = publicity.lodge_objection(window.id, ids[0], "第二条异议内容", None, now)
+    first = publicity.lodge_objection(
+        window.id, ids[0], "第一条异议内容", "红星村三组", now, name="覃某某"
+    )
+    second = publicity.lodge_objection(
+        window.id, ids[0], "第二条异议内容", "红星村三组", now, name="覃某某"
+    )
     transitions.fire_one(
         "uphold_objection",
         ids[0],

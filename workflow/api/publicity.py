@@ -2,13 +2,43 @@
 
 from __future__ import annotations
 
-from flask import Response
+from flask import Response, request
+from marshmallow import Schema
 
 from notices import render_pdf
 from workflow import clock
 from workflow.api import actor, body, bp, doc, load, optional_actor, public_url, schemas
 from workflow.security import limited
 from workflow.services import documents, notices, publicity
+
+
+class ObjectionIn(Schema):
+    """An objection: 实名 (name) and a phone number or an address (contact) are required.
+
+    Lengths and formats are the service's rules, the same for the web form
+    (workflow/services/publicity.py, `objection_problems`).
+    """
+
+    case_id = schemas.Id(required=True)
+    name = schemas.Text(
+        publicity.NAME_MAX, required=True, metadata={"description": "真实姓名,2至50个字"}
+    )
+    contact = schemas.Text(
+        publicity.CONTACT_MAX,
+        required=True,
+        metadata={"description": "手机号、带区号的固定电话,或联系地址"},
+    )
+    content = schemas.Text(
+        publicity.CONTENT_MAX,
+        multiline=True,
+        required=True,
+        metadata={"description": "异议内容,5至2000个字"},
+    )
+
+
+def _cache(access: str) -> str:
+    """Names public: caches may keep them a little; a region reader's copy: nobody may."""
+    return "public, max-age=300" if access == "public" else "private, no-store"
 
 
 def window_dict(window, now) -> dict:
@@ -47,7 +77,12 @@ def post_window():
 
 @bp.get("/publicity-windows/<id:window_id>")
 @limited("public_read", 120)
-@doc("A window: public while open", response_schema=schemas.WindowOut, public=True)
+@doc(
+    "A window: public while its names are (EXITFLOW_NOTICE_RETENTION), then 410 Gone "
+    "but for users of its region",
+    response_schema=schemas.WindowOut,
+    public=True,
+)
 def get_window(window_id: int):
     now = clock.now()
     return window_dict(publicity.get_window(window_id, optional_actor(), now), now)
@@ -55,17 +90,21 @@ def get_window(window_id: int):
 
 @bp.get("/publicity-windows/<id:window_id>/notice.pdf")
 @limited("public_read", 120)
-@doc("The window's notice as PDF: public while open", public=True)
+@doc(
+    "The window's notice as PDF: public while its names are, then 410 Gone but for its region",
+    public=True,
+)
 def window_notice(window_id: int):
     now = clock.now()
     window = publicity.get_window(window_id, optional_actor(), now)
+    access = publicity.window_access(window, optional_actor(), now)
     pdf = notices.window_pdf(window)
     return Response(
         pdf,
         mimetype="application/pdf",
         headers={
             "Content-Disposition": f'inline; filename="notice-{window.code}.pdf"',
-            "Cache-Control": "public, max-age=300",
+            "Cache-Control": _cache(access),
         },
     )
 
@@ -73,15 +112,22 @@ def window_notice(window_id: int):
 @bp.post("/publicity-windows/<id:window_id>/objections")
 @limited("objections", 10)
 @doc(
-    "Lodge an objection against a listed case while the window is open",
-    schemas.ObjectionIn,
+    "Lodge an objection (real name and contact) against a listed case while the window is "
+    "open; limited per window and per client address a day (429)",
+    ObjectionIn,
     public=True,
     status=201,
 )
 def lodge_objection(window_id: int):
-    data = load(schemas.ObjectionIn, body())
+    data = load(ObjectionIn, body())
     objection = publicity.lodge_objection(
-        window_id, data["case_id"], data["content"], data.get("contact"), clock.now()
+        window_id,
+        data["case_id"],
+        data["content"],
+        data["contact"],
+        clock.now(),
+        name=data["name"],
+        client=request.remote_addr,
     )
     return {"id": objection.id, "status": objection.status}, 201
 
@@ -93,23 +139,25 @@ def verify_notice(code: str):
     return notices.verify(code)
 
 
-def _pdf(data: bytes, name: str) -> Response:
+def _pdf(data: bytes, name: str, cache: str = "private, no-store") -> Response:
     return Response(
         data,
         mimetype="application/pdf",
-        headers={
-            "Content-Disposition": f'inline; filename="{name}.pdf"',
-            "Cache-Control": "public, max-age=300",
-        },
+        headers={"Content-Disposition": f'inline; filename="{name}.pdf"', "Cache-Control": cache},
     )
 
 
 @bp.get("/notices/<code>/pdf")
 @limited("public_read", 120)
-@doc("A notice's PDF as issued (public)", public=True)
+@doc(
+    "A notice's PDF as issued: a window's notice while its names are public, then 410 Gone "
+    "but for its region (the code still verifies it); announcements stay public",
+    public=True,
+)
 def notice_pdf(code: str):
     notice = notices.by_code(code)
-    return _pdf(notices.pdf(notice), notice.code)
+    access = publicity.notice_access(notice, optional_actor(), clock.now())
+    return _pdf(notices.pdf(notice), notice.code, _cache(access))
 
 
 @bp.post("/notices/<code>/corrections")

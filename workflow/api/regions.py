@@ -9,12 +9,12 @@ from workflow.api import actor, body, bp, doc, load, page_args, roles, schemas
 from workflow.errors import ValidationFailed
 from workflow.extensions import db
 from workflow.models import Region
-from workflow.security import limited
+from workflow.security import LOGIN_PER_MINUTE, client_address, limited
 from workflow.services import regions, users
 
 
 @bp.post("/auth/token")
-@limited("login", 30)
+@limited("login", LOGIN_PER_MINUTE)  # per client address, with the web form's attempts
 @doc(
     "Exchange a username and password for a bearer token",
     schemas.TokenRequest,
@@ -24,7 +24,9 @@ from workflow.services import regions, users
 def issue_token():
     data = load(schemas.TokenRequest, body())
     now = clock.now()
-    user = users.authenticate(data["username"], data["password"], now)
+    user = users.authenticate(
+        data["username"], data["password"], now, client=client_address(), via="api"
+    )
     from flask import current_app
 
     token, expires = users.issue_token(user, now, current_app.config["EXITFLOW_TOKEN_HOURS"])
@@ -41,9 +43,13 @@ def create_region():
 
 
 @bp.get("/regions")
-@doc("List regions (filters level, parent_code)", response_schema=schemas.RegionOut, many=True)
+@doc(
+    "List regions (filters level, parent_code); not for auditors",
+    response_schema=schemas.RegionOut,
+    many=True,
+)
 def list_regions():
-    actor()
+    regions.check_reader(actor())
     page, per_page = page_args()
     query = db.select(Region)
     for key in ("level", "parent_code"):
@@ -63,12 +69,14 @@ def list_regions():
 
 @bp.get("/regions/<code>")
 @doc(
-    "A region with its live incidence rate and the counts it comes from",
+    "A region; for the procedure roles with its live incidence rate and the counts it "
+    "comes from (not for admin or evaluators; auditors read no regions)",
     response_schema=schemas.RegionOut,
 )
 def get_region(code: str):
-    actor()
-    return regions.to_dict(regions.get(code), with_incidence=True)
+    who = actor()
+    regions.check_reader(who)
+    return regions.to_dict(regions.get(code), with_incidence=regions.sees_incidence(who))
 
 
 @bp.post("/users")
@@ -85,6 +93,7 @@ def create_user():
         data["region_code"],
         data.get("display_name"),
         clock.now(),
+        actor=actor(),
     )
     return {
         "id": user.id,
@@ -98,9 +107,9 @@ def create_user():
 @bp.post("/auth/revoke")
 @doc("Revoke the bearer token of this request (logout)")
 def revoke_token():
-    actor()
+    who = actor()
     token = request.headers.get("Authorization", "")[7:].strip()
-    users.revoke_token(token)
+    users.revoke_token(token, who, clock.now())
     return {"revoked": True}
 
 
@@ -109,5 +118,5 @@ def revoke_token():
 @doc("Disable or enable a user (admin); disabling revokes every token at once", schemas.UserPatch)
 def patch_user(username: str):
     data = load(schemas.UserPatch, body())
-    user = users.set_active(username, data["active"])
+    user = users.set_active(username, data["active"], actor(), clock.now())
     return {"username": user.username, "active": user.active}

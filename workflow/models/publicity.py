@@ -55,7 +55,11 @@ class Objection(db.Model):
     window_id: Mapped[int] = mapped_column(ForeignKey("publicity_windows.id"), index=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     content: Mapped[str] = mapped_column(Text)
+    name: Mapped[str | None] = mapped_column(String(50))  # 实名: the objector's name
     contact: Mapped[str | None] = mapped_column(String(200))
+    # A keyed hash of the client address of an objection lodged online (never the
+    # address itself): the per-client daily limit counts these; None at the office.
+    client_hash: Mapped[str | None] = mapped_column(String(32))
     lodged_at: Mapped[datetime] = mapped_column(UTCDateTime())
     status: Mapped[str] = mapped_column(
         String(12), default="open"

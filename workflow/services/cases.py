@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import and_, func, insert, literal, or_, select
 
 from states.procedure import VIA_TRANSITION
 from states.registry import PROCEDURES, procedure
+from workflow.database import id_in
 from workflow.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from workflow.extensions import db
 from workflow.models import AuditRecord, Case, CaseData, Household, Objection, Region, SignOff
@@ -31,7 +32,7 @@ def open_household_cases(
         for h in db.session.execute(
             select(
                 Household.id, Household.region_path, Household.village_code, Household.registered
-            ).where(Household.id.in_(household_ids))
+            ).where(id_in(Household.id, household_ids))
         )
     }
     errors = {}
@@ -48,18 +49,26 @@ def open_household_cases(
             select(Case.household_id).where(
                 Case.kind == "household_exit",
                 Case.year == year,
-                Case.household_id.in_(household_ids),
+                id_in(Case.household_id, household_ids),
             )
         )
     )
     if existing:
         raise Conflict(f"贫困户 {sorted(existing)[:10]} 在 {year} 年已有退出案件")
+    # One rule set per village and one deadline per rule set: ten thousand cases
+    # opened at once share a handful of each.
     rule_sets: dict[str, str] = {}
+    due: dict[str, datetime | None] = {}
     rows = []
     for hid in household_ids:
         h = households[hid]
-        if h.village_code not in rule_sets:
-            rule_sets[h.village_code] = rule_set_for(db.session.get(Region, h.village_code))
+        rule_set = rule_sets.get(h.village_code)
+        if rule_set is None:
+            rule_set = rule_sets[h.village_code] = rule_set_for(
+                db.session.get(Region, h.village_code)
+            )
+            if rule_set not in due:
+                due[rule_set] = deadline_for("household_exit", "planned", rule_set, now)
         rows.append(
             {
                 "kind": "household_exit",
@@ -69,18 +78,30 @@ def open_household_cases(
                 "year": year,
                 "state": "planned",
                 "version": 1,
-                "rule_set": rule_sets[h.village_code],
-                "deadline_at": deadline_for(
-                    "household_exit", "planned", rule_sets[h.village_code], now
-                ),
+                "rule_set": rule_set,
+                "deadline_at": due[rule_set],
+                "overdue": False,
                 "created_at": now,
                 "updated_at": now,
             }
         )
-    ids = list(
-        db.session.scalars(insert(Case).returning(Case.id, sort_by_parameter_order=True), rows)
+    # Core rows, ids matched back by household (unique per kind and year): no ORM
+    # bulk machinery, and RETURNING needs no row-by-row order on SQLite.
+    table = Case.__table__
+    created = {
+        hid: cid
+        for hid, cid in db.session.execute(
+            insert(table).returning(table.c.household_id, table.c.id), rows
+        )
+    }
+    ids = [created[hid] for hid in household_ids]
+    details = CaseData.__table__
+    db.session.execute(
+        insert(details).from_select(
+            ["case_id", "data"],
+            select(table.c.id, literal({}, details.c.data.type)).where(id_in(table.c.id, ids)),
+        )
     )
-    db.session.execute(insert(CaseData), [{"case_id": cid, "data": {}} for cid in ids])
     audit.append(
         [
             audit.Entry(
@@ -181,26 +202,68 @@ def open_region_case(actor: Actor, kind: str, code: str, year: int, now: datetim
     return case.id
 
 
+# 三员分立: the system and audit administrators read no case; an evaluator reads the
+# cases of the samples assigned to it and nothing else.
+NO_CASES = frozenset({"admin", "auditor"})
+
+
+def _sampled(actor: Actor):
+    """The condition `Case.id` is in a sample assigned to this evaluator.
+
+    As `evaluation.samples`: a household assigned to it by name, or one assigned to
+    nobody in a batch that names no evaluators and lies inside its region.
+    """
+    from workflow.models import Evaluation, EvaluationSample
+
+    unnamed = [
+        ev.id
+        for ev in db.session.scalars(
+            select(Evaluation).where(Evaluation.scope_path.startswith(actor.region_path))
+        )
+        if not ev.evaluators
+    ]
+    sampled = select(EvaluationSample.case_id).where(
+        EvaluationSample.case_id.is_not(None),
+        or_(
+            EvaluationSample.evaluator == actor.username,
+            and_(
+                EvaluationSample.evaluator.is_(None),
+                EvaluationSample.evaluation_id.in_(unnamed),
+            ),
+        ),
+    )
+    return Case.id.in_(sampled)
+
+
 def get(actor: Actor, case_id: int) -> Case:
-    """A case inside the actor's region, or NotFound."""
-    if actor.role in ("admin", "auditor"):
+    """A case inside the actor's region (an evaluator: in its sample), or NotFound.
+
+    The answer is the same whether the case does not exist or the caller may not see
+    it: nobody learns that a case exists from it.
+    """
+    if actor.role in NO_CASES:
         raise Forbidden("系统管理员和审计管理员不查看或办理案件 (三员分立)")
     case = db.session.get(Case, case_id)
-    if case is None or not actor.covers(case.region_path):
-        raise NotFound(f"案件 {case_id} 不存在或不在您的辖区 (case not found)")
     if actor.role == "evaluator":
-        raise NotFound(f"案件 {case_id} 不在您的评估样本中")
+        visible = case is not None and db.session.scalar(
+            select(Case.id).where(Case.id == case_id, _sampled(actor))
+        )
+    else:
+        visible = case is not None and actor.covers(case.region_path)
+    if not visible:
+        raise NotFound(f"案件 {case_id} 不存在或不在您的辖区 (case not found)")
     return case
 
 
 def listing(actor: Actor, filters: dict, page: int, per_page: int) -> tuple[list[Case], int]:
-    """A page of cases in the actor's region, filtered."""
-    if actor.role in ("admin", "auditor"):
+    """A page of cases in the actor's region (an evaluator: its samples'), filtered."""
+    if actor.role in NO_CASES:
         raise Forbidden("系统管理员和审计管理员不查看或办理案件 (三员分立)")
     query = select(Case)
     if actor.role == "evaluator":
-        return [], 0
-    query = query.where(Case.region_path.startswith(actor.region_path))
+        query = query.where(_sampled(actor))
+    else:
+        query = query.where(Case.region_path.startswith(actor.region_path))
     if filters.get("region_code"):
         region = db.session.get(Region, filters["region_code"])
         if region is None:

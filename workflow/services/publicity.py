@@ -1,23 +1,31 @@
-"""Publicity windows: posting them, lodging objections, closing them when due."""
+"""Publicity windows: posting them, lodging objections (closing them: services/sweep.py)."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
+import re
 import secrets
-from datetime import datetime
+from datetime import datetime, time, timedelta
 
-from sqlalchemy import func, insert, select, update
+from flask import current_app
+from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy.orm import aliased
 
-from states.calendar import HolidayDataMissing, publicity_period
-from states.procedure import VIA_OBJECTION, VIA_PUBLICITY, VIA_SWEEP
+from states.calendar import SHANGHAI, HolidayDataMissing, publicity_period
+from states.procedure import VIA_OBJECTION, VIA_PUBLICITY
 from states.registry import PROCEDURES, procedure
 from states.rules import load_rule_set
-from workflow.clock import as_utc
-from workflow.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from workflow.clock import as_utc, local_today
+from workflow.errors import Conflict, ExitflowError, Forbidden, NotFound, ValidationFailed
 from workflow.extensions import db
+from workflow.inputs import text_problem
 from workflow.models import Case, Notice, Objection, PublicityWindow, Region, WindowCase
+from workflow.security import TooManyRequests
 from workflow.services import transitions
-from workflow.services.actors import PUBLIC, SYSTEM, Actor
+from workflow.services.actors import PUBLIC, Actor
+from workflow.services.sweep import close_window, due_windows, sweep  # noqa: F401
 
 logger = logging.getLogger(__name__)
 
@@ -168,19 +176,117 @@ def _issue_notice(window: PublicityWindow, scope: Region, year: int, now: dateti
     )
 
 
+class Gone(ExitflowError):
+    """A closed window's names, withdrawn from public view after the retention period."""
+
+    status, title = 410, "Gone"
+
+
+# The procedure roles that read a closed window of their own region; the system
+# administrator, the audit administrator and evaluators see what the public sees
+# (三员分立, least privilege).
+REGION_READERS = frozenset({"village", "township", "county", "city", "province"})
+
+
+def reads_region(actor: Actor | None, window: PublicityWindow) -> bool:
+    """Users of the window's region: above its scope, or inside it (a village, its township's list)."""
+    return (
+        actor is not None
+        and actor.role in REGION_READERS
+        and (actor.covers(window.scope_path) or actor.region_path.startswith(window.scope_path))
+    )
+
+
+def pending_states(kind: str, stage: str) -> frozenset[str]:
+    """States in which a case listed in a window of this stage still awaits its announcement.
+
+    The procedure's main path, in the declaration order of its states, from the
+    window's publicity state up to `announced` (not included), and `objection_review`.
+    """
+    proc = procedure(kind)
+    order = proc.state_codes()
+    starts = [order.index(s) for s, st in proc.publicity_states.items() if st == stage]
+    if not starts:
+        return frozenset()
+    end = order.index("announced") if "announced" in order else len(order)
+    states = set(order[min(starts) : end])
+    if "objection_review" in order:
+        states.add("objection_review")
+    return frozenset(states)
+
+
+def names_public(window: PublicityWindow, now: datetime) -> bool:
+    """Whether the window's list with names (PDF and page) is public now.
+
+    Open windows are. After the period, EXITFLOW_NOTICE_RETENTION decides:
+    a number N keeps the names public until N days after the end of the period
+    (`closes_at`: 24:00 of its last day); `announcement` (the default) keeps them
+    public while at least one listed case still awaits its announcement — its
+    state is in `pending_states` and it is not listed again in a later window of
+    the same stage. A case announced (公告), exited, deferred, sent back to the
+    survey by an upheld objection, a failed verification or evaluation, has left
+    this list: when every listed case has, the names leave public view. The
+    notice's code verifies it for ever (GET /api/v1/notices/{code}).
+    """
+    if is_open(window, now):
+        return True
+    retention = current_app.config.get("EXITFLOW_NOTICE_RETENTION", "announcement")
+    if retention != "announcement":
+        return now < as_utc(window.closes_at) + timedelta(days=int(retention))
+    pending = pending_states(window.kind, window.stage)
+    if not pending:
+        return False
+    later = aliased(PublicityWindow)
+    still = db.session.scalar(
+        select(WindowCase.case_id)
+        .join(Case, Case.id == WindowCase.case_id)
+        .outerjoin(later, later.id == Case.window_id)
+        .where(
+            WindowCase.window_id == window.id,
+            Case.state.in_(sorted(pending)),
+            or_(Case.window_id == window.id, later.stage != window.stage),
+        )
+        .limit(1)
+    )
+    return still is not None
+
+
+def window_access(window: PublicityWindow, actor: Actor | None, now: datetime) -> str:
+    """`public` while the names are public, `region` for its own users after; else 410 Gone."""
+    if names_public(window, now):
+        return "public"
+    if reads_region(actor, window):
+        return "region"
+    year, month, day = (int(part) for part in window.last_day.split("-"))
+    raise Gone(
+        f"该公示已于{year}年{month}月{day}日结束,名单已不再公开;公告仍可凭核验码核验真伪",
+        code=window.code,
+        verify_url=current_app.config["EXITFLOW_PUBLIC_URL"].rstrip("/")
+        + f"/api/v1/notices/{window.code}",
+    )
+
+
 def get_window(window_id: int, actor: Actor | None, now: datetime) -> PublicityWindow:
-    """A window: public while open, else for users whose region covers it."""
+    """A window: public while its names are (`names_public`), then for users of its region.
+
+    Windows are posted publicly, so that one exists is no secret: after the retention
+    everybody else (signed in or not) gets the same 410 Gone.
+    """
     window = db.session.get(PublicityWindow, window_id)
     if window is None:
         raise NotFound(f"公示 {window_id} 不存在")
-    if is_open(window, now):
-        return window
-    # After closing: users above the scope and those inside it (a village, its township's list).
-    if actor is None or not (
-        actor.covers(window.scope_path) or actor.region_path.startswith(window.scope_path)
-    ):
-        raise NotFound(f"公示 {window_id} 不存在或已结束")
+    window_access(window, actor, now)
     return window
+
+
+def notice_access(notice: Notice, actor: Actor | None, now: datetime) -> str:
+    """A notice's PDF by its code: a window's notice as its window (`window_access`).
+
+    Announcements (公告) and other notices without a window stay public.
+    """
+    if notice.window_id is None:
+        return "public"
+    return window_access(db.session.get(PublicityWindow, notice.window_id), actor, now)
 
 
 def is_open(window: PublicityWindow, now: datetime) -> bool:
@@ -199,22 +305,132 @@ def window_case_ids(window_id: int) -> list[int]:
     )
 
 
+# Objections (实名, as every notice promises): the same rules on every path (the API,
+# the public web form, the office); the web form adds its anti-bot checks.
+NAME_MIN, NAME_MAX = 2, 50
+CONTACT_MAX = 100
+CONTENT_MIN, CONTENT_MAX = 5, 2000
+# Per calendar day (Asia/Shanghai); EXITFLOW_OBJECTION_LIMITS overrides them.
+OBJECTION_LIMITS = {"per_client_per_window_per_day": 5, "per_window_per_day": 200}
+_PHONE = re.compile(r"(?<!\d)(?:\+?86)?(?:1[3-9]\d{9}|0\d{9,11}|\d{7,8})(?!\d)")
+_CJK = re.compile("[\u3400-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
+
+
+def _has_phone(contact: str) -> bool:
+    """A mobile (11 digits), a landline with its area code, or a local 7-8 digit number."""
+    return bool(_PHONE.search(re.sub(r"[\s\-()()]", "", contact)))
+
+
+def objection_problems(name: str, contact: str, content: str) -> dict[str, list[str]]:
+    """What is wrong with an objection's fields (stripped), by field; {} when acceptable."""
+    errors: dict[str, list[str]] = {}
+    if not NAME_MIN <= len(name) <= NAME_MAX:
+        errors["name"] = [f"请填写真实姓名({NAME_MIN}至{NAME_MAX}个字)"]
+    elif problem := text_problem(name, NAME_MAX):
+        errors["name"] = [problem]
+    elif not any(ch.isalpha() for ch in name):
+        errors["name"] = ["姓名须含汉字或字母"]
+    if not contact:
+        errors["contact"] = ["请填写联系电话或联系地址,以便答复"]
+    elif problem := text_problem(contact, CONTACT_MAX):
+        errors["contact"] = [problem]
+    elif not _has_phone(contact) and not (len(contact) >= 5 and len(_CJK.findall(contact)) >= 2):
+        errors["contact"] = ["联系方式须为手机号、带区号的固定电话,或不少于5个字的联系地址"]
+    if not CONTENT_MIN <= len(content) <= CONTENT_MAX:
+        errors["content"] = [f"异议内容须为{CONTENT_MIN}至{CONTENT_MAX}个字"]
+    elif problem := text_problem(content, CONTENT_MAX, multiline=True):
+        errors["content"] = [problem]
+    return errors
+
+
+def client_hash(client: str) -> str:
+    """A keyed hash of a client address: counted, never stored as such."""
+    key = current_app.secret_key
+    key = key.encode() if isinstance(key, str) else key
+    return hmac.new(key, f"objection-client:{client}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def records_at_office(clerk: Actor | None, window: PublicityWindow) -> bool:
+    """A village or township clerk of the window's area, recording an objection received
+    at the office (the objector's name and contact as they gave them)."""
+    return (
+        clerk is not None and clerk.role in ("village", "township") and reads_region(clerk, window)
+    )
+
+
+def _check_limits(window: PublicityWindow, digest: str, now: datetime) -> None:
+    """At most so many online objections per window, and per client and window, a day."""
+    limits = {**OBJECTION_LIMITS, **current_app.config.get("EXITFLOW_OBJECTION_LIMITS", {})}
+    today = local_today(now)
+    since = datetime.combine(today, time(0), SHANGHAI)
+    until = since + timedelta(days=1)
+    per_window, per_client = db.session.execute(
+        select(
+            func.count(),
+            func.count().filter(Objection.client_hash == digest),
+        ).where(
+            Objection.window_id == window.id,
+            Objection.client_hash.is_not(None),
+            Objection.lodged_at >= since,
+        )
+    ).one()
+    retry = max(1, int((until - now).total_seconds()))
+    where = "请改用公示所列电话或地址反映,或明天再提交"
+    if per_window >= limits["per_window_per_day"]:
+        raise TooManyRequests(f"本公示今日在线提交的异议已达上限,{where}", retry_after=retry)
+    if per_client >= limits["per_client_per_window_per_day"]:
+        raise TooManyRequests(
+            f"同一网络地址对同一公示每天最多提交 {limits['per_client_per_window_per_day']} 条异议,"
+            f"{where}",
+            retry_after=retry,
+        )
+
+
 def lodge_objection(
-    window_id: int, case_id: int, content: str, contact: str | None, now: datetime
+    window_id: int,
+    case_id: int,
+    content: str,
+    contact: str | None,
+    now: datetime,
+    *,
+    name: str | None,
+    client: str | None = None,
+    clerk: Actor | None = None,
 ) -> Objection:
-    """Record a public objection and freeze the case it names (DOMAIN.md)."""
-    window = db.session.get(PublicityWindow, window_id)
+    """Record a public objection and freeze the case it names (DOMAIN.md).
+
+    Real name (2-50 characters) and a contact (a phone number or an address) are
+    required, the content is 5-2000 characters. An objection lodged online (`client`:
+    its address) counts against the per-window and per-client daily limits; one a
+    clerk of the window's area records at the office (`clerk`) does not.
+    """
+    name, contact, content = (name or "").strip(), (contact or "").strip(), content.strip()
+    errors = objection_problems(name, contact, content)
+    if errors:
+        raise ValidationFailed("异议须实名并留下联系方式,内容须为5至2000个字", errors)
+    window = db.session.execute(
+        select(PublicityWindow).where(PublicityWindow.id == window_id).with_for_update()
+    ).scalar_one_or_none()  # one objection at a time per window: the daily counts hold
     if window is None:
         raise NotFound(f"公示 {window_id} 不存在")
     if not is_open(window, now):
         raise Conflict("公示期已结束,不能再提出异议")
+    office = records_at_office(clerk, window)
+    digest = None
+    if not office:
+        digest = client_hash(client or "unknown")
+        _check_limits(window, digest, now)
     if not db.session.get(WindowCase, (window_id, case_id)):
         raise NotFound(f"案件 {case_id} 不在本次公示名单中")
+    if office:
+        contact = f"{contact}(由{clerk.display_name[:40]}在办公室代为登记)"
     objection = Objection(
         window_id=window_id,
         case_id=case_id,
-        content=content.strip(),
-        contact=(contact or "").strip() or None,
+        content=content,
+        name=name,
+        contact=contact,
+        client_hash=digest,
         lodged_at=now,
         status="open",
     )
@@ -232,79 +448,11 @@ def lodge_objection(
     )
     db.session.commit()
     logger.info(
-        "objection %d lodged against case %d in window %s", objection.id, case_id, window.code
+        "objection %d lodged against case %d in window %s%s",
+        objection.id,
+        case_id,
+        window.code,
+        " (at the office)" if office else "",
     )
     return objection
 
-
-def due_windows(now: datetime) -> list[int]:
-    """Ids of windows whose closing time has passed and that are not closed, oldest first."""
-    return list(
-        db.session.scalars(
-            select(PublicityWindow.id)
-            .where(PublicityWindow.closed_at.is_(None), PublicityWindow.closes_at <= now)
-            .order_by(PublicityWindow.closes_at, PublicityWindow.id)
-        )
-    )
-
-
-def close_window(window_id: int, now: datetime) -> int | None:
-    """Close one due window and advance its cases still in publicity; None if not due."""
-    window = db.session.execute(
-        select(PublicityWindow).where(PublicityWindow.id == window_id).with_for_update()
-    ).scalar_one_or_none()
-    if window is None or window.closed_at is not None or as_utc(window.closes_at) > now:
-        db.session.rollback()
-        return None
-    publicity_states = set(procedure(window.kind).publicity_states)
-    ids = list(
-        db.session.scalars(
-            select(Case.id).where(Case.window_id == window.id, Case.state.in_(publicity_states))
-        )
-    )
-    moved = 0
-    if ids:
-        outcome = transitions.fire_many(
-            "close_window",
-            ids,
-            SYSTEM,
-            {},
-            now,
-            via=VIA_SWEEP,
-            extra_facts={"window_open": False},
-            audit_data={"window_id": window.id},
-        )
-        moved = len(outcome.succeeded)
-        for failure in outcome.failed:
-            logger.error(
-                "window %s: case %s did not advance: %s",
-                window.code,
-                failure["id"],
-                failure["detail"],
-            )
-    window.closed_at = now
-    window.version += 1
-    db.session.commit()
-    logger.info("window %s closed: %d case(s) advanced", window.code, moved)
-    return moved
-
-
-def sweep(now: datetime, dry_run: bool = False) -> dict:
-    """Close every window due by now, oldest first; one bad window never blocks the others."""
-    due = due_windows(now)
-    db.session.rollback()
-    result = {"due": len(due), "closed": 0, "cases_advanced": 0, "errors": []}
-    if dry_run:
-        return result
-    for window_id in due:
-        try:
-            moved = close_window(window_id, now)
-        except Exception as err:  # noqa: BLE001 - one bad window must not stop the sweep
-            db.session.rollback()
-            logger.exception("window %s could not be closed", window_id)
-            result["errors"].append({"window_id": window_id, "error": str(err)})
-            continue
-        if moved is not None:
-            result["closed"] += 1
-            result["cases_advanced"] += moved
-    return result

@@ -5,11 +5,29 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from states.criteria import comprehensive_incidence, incidence_rate
-from workflow.errors import Conflict, NotFound, ValidationFailed
+from workflow.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from workflow.extensions import db
 from workflow.models import Household, Region
 from workflow.models.regions import LEVELS
 from workflow.services.actors import Actor
+
+# Who reads the region tree (deny by default). 三员分立: the system administrator manages
+# regions, the audit administrator reads the audit record only; evaluators read the
+# tree (their samples' villages). The live incidence rate and the household counts it
+# comes from are household data: the procedure roles only.
+READERS = frozenset({"village", "township", "county", "city", "province", "evaluator", "admin"})
+INCIDENCE_READERS = frozenset({"village", "township", "county", "city", "province"})
+
+
+def check_reader(actor: Actor) -> None:
+    """Forbidden unless the actor's role reads regions (before anything is looked up)."""
+    if actor.role not in READERS:
+        raise Forbidden(f"角色 {actor.role} 不查看地区信息 (三员分立)")
+
+
+def sees_incidence(actor: Actor) -> bool:
+    """Whether the actor reads a region's incidence rate and the counts behind it."""
+    return actor.role in INCIDENCE_READERS
 
 
 def get(code: str) -> Region:
@@ -23,8 +41,6 @@ def get(code: str) -> Region:
 def create(actor: Actor, values: dict) -> Region:
     """Add a region under its parent (admin only; checked at the edge and here)."""
     if actor.role != "admin":
-        from workflow.errors import Forbidden
-
         raise Forbidden("只有系统管理员可以维护地区")
     region = _build(values)
     db.session.add(region)

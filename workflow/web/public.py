@@ -11,6 +11,7 @@ from sqlalchemy import select
 from workflow import clock
 from workflow.errors import ExitflowError
 from workflow.extensions import db
+from workflow.inputs import parse_int
 from workflow.models import Case, Household, PublicityWindow, WindowCase
 from workflow.security import limited
 from workflow.services import notices, publicity
@@ -40,6 +41,10 @@ def window_page(window_id: int):
     """A publicity window with its list, the notice PDF and the objection form."""
     try:
         window = publicity.get_window(window_id, web_actor(), clock.now())
+    except publicity.Gone as gone:
+        return render_template(
+            "web/public_gone.html", detail=gone.detail, code=gone.extra["code"]
+        ), 410
     except ExitflowError:
         abort(404)
     rows = db.session.execute(
@@ -61,33 +66,38 @@ def window_page(window_id: int):
 @bp.post("/windows/<id:window_id>/objections")
 @limited("objections", 10)
 def object_to(window_id: int):
-    """Lodge an objection (real name asked; a honeypot and a minimum fill time stop bots)."""
+    """Lodge an objection: the service's rules (real name, a phone or an address, lengths,
+    daily limits per window and per client), and the form's own anti-bot checks."""
     check_csrf()
     clerk = web_actor()
-    at_the_office = clerk is not None and clerk.role in ("village", "township")
-    # A village or township clerk records an objection received at the office; the
-    # anti-bot checks are for the anonymous public form.
+    window = db.session.get(PublicityWindow, window_id)
+    # A village or township clerk of the window's area records an objection received
+    # at the office; the anti-bot checks (a honeypot, a minimum fill time) are for the
+    # public form.
+    at_the_office = window is not None and publicity.records_at_office(clerk, window)
     if not at_the_office and (
         request.form.get("website") or _filled_too_fast(request.form.get("stamp", ""))
     ):
         abort(400, description="提交过快或表单无效,请稍后重试")
+    case_id = parse_int(request.form.get("case_id"), 1) or 0
+    phone = request.form.get("phone", "").strip()
+    address = request.form.get("address", "").strip()
+    contact = ";".join(part for part in (phone, address) if part)
     try:
-        case_id = int(request.form.get("case_id", "0"))
-        content = request.form.get("content", "").strip()
-        name = request.form.get("name", "").strip()
-        if len(content) < 5 or not name:
-            raise ValueError
-    except ValueError:
-        flash("请填写实名和不少于5个字的异议内容", "error")
-        return redirect(url_for("web.window_page", window_id=window_id))
-    contact = f"{name} {request.form.get('phone', '').strip()}".strip()
-    if at_the_office:
-        contact = f"{contact}(由{clerk.display_name}在办公室代为登记)"
-    try:
-        objection = publicity.lodge_objection(window_id, case_id, content, contact, clock.now())
+        objection = publicity.lodge_objection(
+            window_id,
+            case_id,
+            request.form.get("content", ""),
+            contact,
+            clock.now(),
+            name=request.form.get("name", ""),
+            client=request.remote_addr,
+            clerk=clerk if at_the_office else None,
+        )
     except ExitflowError as err:
         db.session.rollback()
-        flash("未能提交:" + err.detail, "error")
+        problems = ";".join(m for ms in (err.extra.get("errors") or {}).values() for m in ms)
+        flash("未能提交:" + err.detail + (f"({problems})" if problems else ""), "error")
         return redirect(url_for("web.window_page", window_id=window_id))
     flash(f"异议已登记(编号 {objection.id}),乡镇将调查核实并答复。")
     return redirect(url_for("web.window_page", window_id=window_id))
