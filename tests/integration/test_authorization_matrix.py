@@ -719,6 +719,41 @@ ROUTES = {
         {**{r: (403, 403) for r in ROLES}, "auditor": (200, 200)},
         401,
     ),
+    ("POST", "/admin/users/<username>/sessions/end"): (
+        lambda s, o: _web("POST", f"/admin/users/{'village2' if o else 'fv'}/sessions/end"),
+        {**{r: (403, 403) for r in ROLES}, "admin": (302, 302)},
+        302,
+    ),
+    ("POST", "/admin/sessions/<int:session_id>/end"): (
+        lambda s, o: _web("POST", "/admin/sessions/2147483647/end"),
+        {**{r: (403, 403) for r in ROLES}, "admin": (302, 302)},
+        302,
+    ),
+    ("POST", "/admin/locks/lift"): (
+        lambda s, o: _web(
+            "POST",
+            "/admin/locks/lift",
+            {"scope": "pair", "username": "village2" if o else "fv", "client": "10.0.0.1"},
+        ),
+        {**{r: (403, 403) for r in ROLES}, "admin": (302, 302)},
+        302,
+    ),
+    ("POST", "/admin/password"): (
+        lambda s, o: _web(
+            "POST", "/admin/password", {"username": "village2" if o else "fv", "password": "x"}
+        ),
+        {**{r: (403, 403) for r in ROLES}, "admin": (302, 302)},
+        302,
+    ),
+    ("POST", "/admin/role"): (
+        lambda s, o: _web(
+            "POST",
+            "/admin/role",
+            {"username": "village2" if o else "fv", "role": "village", "region_code": ""},
+        ),
+        {**{r: (403, 403) for r in ROLES}, "admin": (302, 302)},
+        302,
+    ),
 }
 
 
@@ -831,10 +866,7 @@ NO_CASES = {"admin", "auditor", "evaluator"}
 # Known differences outside this change's files, to be fixed there (then removed here):
 # services/appeals.py looks up the finding before it checks the household's region, so
 # a county or province outside it learns which (batch, household) has a finding.
-PENDING_FIXES = {
-    ("POST /api/v1/evaluations/<id:evaluation_id>/appeals", "county"),
-    ("POST /api/v1/evaluations/<id:evaluation_id>/appeals/resolve", "province"),
-}
+PENDING_FIXES: set[tuple[str, str]] = set()  # leaks found and not yet fixed: none
 
 
 def _objection_on_own_window(s, case_id):

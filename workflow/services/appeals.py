@@ -16,7 +16,14 @@ from workflow.services.actors import Actor
 logger = logging.getLogger(__name__)
 
 
-def _finding(evaluation_id: int, household_id: int) -> tuple[Evaluation, Finding, Household]:
+def _finding(
+    actor: Actor, evaluation_id: int, household_id: int
+) -> tuple[Evaluation, Finding, Household]:
+    # The region first, with the same answer as "no finding": a user outside the
+    # household's region must not learn which households have a finding.
+    household = db.session.get(Household, household_id)
+    if household is None or not actor.covers(household.region_path):
+        raise NotFound("没有该户的评估结果")
     evaluation = db.session.get(Evaluation, evaluation_id)
     finding = db.session.scalar(
         select(Finding).where(
@@ -27,7 +34,7 @@ def _finding(evaluation_id: int, household_id: int) -> tuple[Evaluation, Finding
         raise NotFound("没有该户的评估结果")
     if evaluation.closed_at is not None:
         raise Conflict("评估批次已关闭,不能再申诉")
-    return evaluation, finding, db.session.get(Household, household_id)
+    return evaluation, finding, household
 
 
 def _record(actor: Actor, trigger: str, evaluation: Evaluation, household_id: int, now, data):
@@ -48,9 +55,7 @@ def appeal(
     """The county disputes a finding (once per finding, before the batch closes)."""
     if actor.role != "county":
         raise Forbidden("申诉由县级提出")
-    evaluation, finding, household = _finding(evaluation_id, household_id)
-    if not actor.covers(household.region_path):
-        raise NotFound("该户不在您的辖区")
+    evaluation, finding, household = _finding(actor, evaluation_id, household_id)
     if finding.appeal_status is not None:
         raise Conflict("每条评估结果只能申诉一次")
     if not reason.strip():
@@ -73,9 +78,7 @@ def resolve(
     """The province resolves an appeal; an upheld one overturns the disputed finding."""
     if actor.role != "province":
         raise Forbidden("申诉由省级裁定")
-    evaluation, finding, household = _finding(evaluation_id, household_id)
-    if not actor.covers(household.region_path):
-        raise NotFound("该户不在您的辖区")
+    evaluation, finding, household = _finding(actor, evaluation_id, household_id)
     if finding.appeal_status != "open":
         raise Conflict("没有待裁定的申诉")
     before = {"meets_criteria": finding.meets_criteria, "missed_poor": finding.missed_poor}

@@ -71,7 +71,7 @@ def index():
             .order_by(Case.deadline_at)
             .limit(20)
         ).all()
-        if actor.role not in ("admin", "auditor")
+        if actor.role not in ("admin", "auditor", "evaluator")  # evaluators: their sample only
         else []
     )
     recent = db.session.scalars(
