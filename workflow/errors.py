@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, json
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +24,12 @@ class ExitflowError(Exception):
 
 class BadRequest(ExitflowError):
     """The request could not be read (malformed JSON, wrong content type)."""
+
+
+class PayloadTooLarge(ExitflowError):
+    """A request body over its limit, refused before it is read."""
+
+    status, title = 413, "Payload too large"
 
 
 class Unauthenticated(ExitflowError):
@@ -78,11 +84,17 @@ class ConfigurationError(RuntimeError):
 def problem(status: int, title: str, detail: str, **extra) -> Response:
     """An application/problem+json response (RFC 9457)."""
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
-    return Response(
-        json.dumps(body, ensure_ascii=False),
-        status=status,
-        mimetype="application/problem+json",
-    )
+    text = json.dumps(body, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate echoed from the input: escape it
+        text = json.dumps(body, ensure_ascii=True)
+    return Response(text, status=status, mimetype="application/problem+json")
+
+
+def megabytes(n: int) -> str:
+    """A byte count for a message: 16 MB, 2 MB, 0.5 MB."""
+    return f"{n / 1024 / 1024:g} MB"
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -91,6 +103,18 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ExitflowError)
     def _exitflow(err: ExitflowError):
         return problem(err.status, err.title, err.detail, **err.extra)
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def _too_large(err: RequestEntityTooLarge):
+        # werkzeug refuses a body over MAX_CONTENT_LENGTH (uploads), or a form with too
+        # many parts or too large fields, before reading it.
+        from flask import current_app, request
+
+        if not request.path.startswith("/api/"):
+            return err
+        limit = current_app.config.get("MAX_CONTENT_LENGTH")
+        bound = f"(上传文件上限 {megabytes(limit)})" if limit else ""
+        return problem(413, "Payload too large", f"请求体过大或表单字段过多{bound},未保存任何数据")
 
     @app.errorhandler(HTTPException)
     def _http(err: HTTPException):

@@ -2,7 +2,8 @@
 
 Text: bounded length, no control characters and no bidirectional overrides
 (U+202A-U+202E, U+2066-U+2069, U+200E/F, U+061C reorder what a page or a
-printed notice shows); every CJK character, extensions included, is welcome.
+printed notice shows), no lone surrogates (a JSON "\\ud800" escape: no database
+can store it); every CJK character, extensions included, is welcome.
 Integers: within the range of the column they are stored in.
 """
 
@@ -12,14 +13,21 @@ import re
 
 # 32-bit signed columns (ids, years, counts, versions).
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
+# Any year a filter may name; cases and evaluations are opened for 2011 (the 2011
+# poverty line) to 2100.
+YEAR_MIN, YEAR_MAX = 2000, 2100
+# Money in yuan (per capita a year): finite, 0 to ten million.
+MONEY_MAX = 10_000_000
 
 # C0 controls but tab/newline/carriage return, DEL, C1 controls, the bidi
-# embeddings/overrides/isolates and marks, and the byte-order mark mid-text.
+# embeddings/overrides/isolates and marks, the byte-order mark mid-text, and lone
+# surrogates (a pair in the text is one character, U+10000 and up, and welcome).
 _FORBIDDEN = re.compile(
-    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]"
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff"
+    "\ud800-\udfff]"
 )
 _FORBIDDEN_ONE_LINE = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]"
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff\ud800-\udfff]"
 )
 
 DEFAULT_MAX = 2000

@@ -7,9 +7,9 @@ import json
 from flask import request
 from sqlalchemy import func, select
 
-from workflow.api import bp, doc, page_args, roles
-from workflow.errors import ValidationFailed
+from workflow.api import bp, doc, page_args, query_int, roles
 from workflow.extensions import db
+from workflow.inputs import INT_MAX
 from workflow.models import AuditRecord
 
 
@@ -19,11 +19,9 @@ from workflow.models import AuditRecord
 def list_audit():
     page, per_page = page_args()
     query = select(AuditRecord)
-    if request.args.get("case_id"):
-        try:
-            query = query.where(AuditRecord.case_id == int(request.args["case_id"]))
-        except ValueError:
-            raise ValidationFailed("case_id 须为整数", {"case_id": ["integer"]}) from None
+    case_id = query_int("case_id", 1, INT_MAX)
+    if case_id is not None:
+        query = query.where(AuditRecord.case_id == case_id)
     for key, column in (("actor", AuditRecord.actor_username), ("trigger", AuditRecord.trigger)):
         if request.args.get(key):
             query = query.where(column == request.args[key])

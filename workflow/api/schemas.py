@@ -1,28 +1,171 @@
-"""marshmallow schemas of the JSON API: the shape of input, checked at the edge."""
+"""marshmallow schemas of the JSON API: the shape of input, checked at the edge.
+
+Every input field is bounded (workflow/inputs.py): text by `Text` (a length that fits
+its column, no control or bidirectional characters; free text may have line breaks),
+integers by `Int` (a range that fits the column, 32-bit at most), money by `Money`
+(finite, 0 to MONEY_MAX), lists and dicts by their length. The response schemas only
+describe what is sent and validate nothing.
+"""
 
 from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from workflow import clock
+from workflow.inputs import (
+    DEFAULT_MAX,
+    INT_MAX,
+    INT_MIN,
+    MONEY_MAX,
+    YEAR_MAX,
+    YEAR_MIN,
+    text_problem,
+)
 
-Str = fields.String
-NonEmpty = validate.Length(min=1, max=2000)
+Str = fields.String  # response schemas only
+
+# The years a case or an evaluation may be opened for (the 2011 poverty line on).
+CASE_YEAR_MIN = 2011
+ID_MAX = INT_MAX  # row ids: 1 to 2**31-1 (the IdConverter's bound for path ids)
+
+
+def _with(checks: list, extra) -> list:
+    if extra is None:
+        return checks
+    return checks + (list(extra) if isinstance(extra, list | tuple) else [extra])
+
+
+class Text(fields.String):
+    """A string of at most `max_length` characters (of any script: 𠮷 and 䶮 count one
+    each), at least `min_length`, with no control characters, bidirectional overrides or
+    lone surrogates; `multiline` allows tab and line breaks (notes, minutes, reasons)."""
+
+    def __init__(
+        self,
+        max_length: int = DEFAULT_MAX,
+        *,
+        min_length: int = 0,
+        multiline: bool = False,
+        **kwargs,
+    ):
+        self.max_length, self.multiline = max_length, multiline
+        if min_length == max_length:
+            error = "须为 {equal} 个字符"
+            length = validate.Length(equal=max_length, error=error)
+        else:
+            error = "长度须在 {min} 到 {max} 个字符之间"
+            length = validate.Length(min=min_length, max=max_length, error=error)
+        super().__init__(validate=_with([length], kwargs.pop("validate", None)), **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        problem = text_problem(text, self.max_length, self.multiline)
+        if problem:
+            raise ValidationError(problem)
+        return text
+
+
+class Int(fields.Integer):
+    """An integer within [low, high] (by default a 32-bit column's range)."""
+
+    def __init__(self, low: int = INT_MIN, high: int = INT_MAX, **kwargs):
+        bound = validate.Range(min=low, max=high, error="须为 {min} 到 {max} 之间的整数")
+        super().__init__(validate=_with([bound], kwargs.pop("validate", None)), **kwargs)
+
+
+class Money(fields.Float):
+    """An amount in yuan: finite (no NaN or Infinity), 0 to MONEY_MAX."""
+
+    def __init__(self, high: float = MONEY_MAX, **kwargs):
+        bound = validate.Range(min=0, max=high, error="须为 {min} 到 {max} 之间的金额(元)")
+        super().__init__(allow_nan=False, validate=[bound], **kwargs)
+
+
+def Id(**kwargs) -> Int:  # noqa: N802 - a field factory, named like the fields
+    """A row id in a JSON body: an integer (not "12", not 12.0), 1 to 2**31-1."""
+    return Int(1, ID_MAX, strict=True, **kwargs)
+
+
+def Year(low: int = CASE_YEAR_MIN, **kwargs) -> Int:  # noqa: N802
+    """A year (2011 to 2100 for cases and evaluations)."""
+    return Int(low, YEAR_MAX, **kwargs)
+
+
+def Code(**kwargs) -> Text:  # noqa: N802
+    """A region code (12 characters at most, as the column)."""
+    return Text(12, min_length=1, **kwargs)
+
+
+class Subject(fields.Raw):
+    """A case's subject: a household id (integer) or a region code (string)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, int) and not isinstance(value, bool):
+            if not 1 <= value <= ID_MAX:
+                raise ValidationError(f"贫困户编号须为 1 到 {ID_MAX} 之间的整数")
+            return value
+        if isinstance(value, str):
+            problem = text_problem(value, 12)
+            if problem or not value:
+                raise ValidationError(problem or "地区代码不能为空")
+            return value
+        raise ValidationError("须为贫困户编号(整数)或地区代码(字符串)")
 
 
 class PastDate(fields.Date):
-    """A YYYY-MM-DD date that is not after today (Asia/Shanghai)."""
+    """A YYYY-MM-DD date that is not after today (Asia/Shanghai) nor before 2000."""
 
     def _deserialize(self, value, attr, data, **kwargs):
         day = super()._deserialize(value, attr, data, **kwargs)
         if day > clock.local_today():
             raise ValidationError("日期不能晚于今天 (date is in the future)")
+        if day.year < YEAR_MIN:
+            raise ValidationError(f"日期不能早于 {YEAR_MIN} 年")
         return day
 
 
+class BoundedDateTime(fields.AwareDateTime):
+    """An aware date and time in the years 2000 to 2100."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        if not YEAR_MIN <= moment.year <= YEAR_MAX:
+            raise ValidationError(f"时间须在 {YEAR_MIN} 年至 {YEAR_MAX} 年之间")
+        return moment
+
+
+def Indicators(**kwargs) -> fields.Dict:  # noqa: N802
+    """Indicator codes (as in states/rules) to booleans."""
+    return fields.Dict(
+        keys=Text(40, min_length=1),
+        values=fields.Boolean(),
+        validate=validate.Length(max=100, error="最多 {max} 项"),
+        **kwargs,
+    )
+
+
+def TriggerData(**kwargs) -> fields.Dict:  # noqa: N802
+    """A trigger's data; its fields are checked by TRIGGER_DATA[trigger]."""
+    return fields.Dict(
+        keys=Text(64, min_length=1),
+        load_default=dict,
+        validate=validate.Length(max=100, error="最多 {max} 项"),
+        **kwargs,
+    )
+
+
+def CaseIds(**kwargs) -> fields.List:  # noqa: N802
+    return fields.List(
+        Id(),
+        required=True,
+        validate=validate.Length(min=1, max=20000, error="须为 {min} 到 {max} 个案件"),
+        **kwargs,
+    )
+
+
 class TokenRequest(Schema):
-    username = Str(required=True, validate=validate.Length(min=1, max=64))
-    password = Str(required=True, validate=validate.Length(min=1, max=200))
+    username = Text(64, min_length=1, required=True)
+    password = Text(200, min_length=1, required=True)
 
 
 class TokenResponse(Schema):
@@ -31,19 +174,22 @@ class TokenResponse(Schema):
 
 
 class RegionIn(Schema):
-    code = Str(required=True, validate=validate.Regexp(r"^\d{6}(\d{6})?$"))
-    name = Str(required=True, validate=validate.Length(min=1, max=100))
-    level = Str(
+    code = Text(
+        12,
+        required=True,
+        validate=validate.Regexp(r"^\d{6}(\d{6})?$", error="地区代码须为 6 位或 12 位数字"),
+    )
+    name = Text(100, min_length=1, required=True)
+    level = Text(
+        10,
         required=True,
         validate=validate.OneOf(["province", "city", "county", "township", "village", "group"]),
     )
-    parent_code = Str(load_default=None, allow_none=True)
-    rural_population = fields.Integer(
-        load_default=None, allow_none=True, validate=validate.Range(min=0)
-    )
+    parent_code = Text(12, load_default=None, allow_none=True)
+    rural_population = Int(0, INT_MAX, load_default=None, allow_none=True)
     is_poor = fields.Boolean(load_default=False)
     remote = fields.Boolean(load_default=False)
-    rule_set = Str(load_default=None, allow_none=True)
+    rule_set = Text(40, load_default=None, allow_none=True)
 
     @validates_schema
     def known_rule_set(self, data, **kwargs):
@@ -64,11 +210,11 @@ class RegionOut(Schema):
 
 
 class UserIn(Schema):
-    username = Str(required=True)
-    password = Str(required=True)
-    role = Str(required=True)
-    region_code = Str(load_default=None, allow_none=True)
-    display_name = Str(load_default=None, allow_none=True, validate=validate.Length(max=100))
+    username = Text(64, min_length=1, required=True)
+    password = Text(200, min_length=1, required=True)
+    role = Text(16, min_length=1, required=True)
+    region_code = Text(12, load_default=None, allow_none=True)
+    display_name = Text(100, load_default=None, allow_none=True)
 
 
 class UserPatch(Schema):
@@ -76,43 +222,45 @@ class UserPatch(Schema):
 
 
 class MemberIn(Schema):
-    name = Str(required=True, validate=validate.Length(min=1, max=50))
-    relation = Str(required=True, validate=validate.Length(min=1, max=20))
-    id_number = Str(required=True, validate=validate.Length(min=18, max=18))
+    name = Text(50, min_length=1, required=True)
+    relation = Text(20, min_length=1, required=True)
+    id_number = Text(18, min_length=18, required=True)
 
 
 class HouseholdIn(Schema):
-    village_code = Str(required=True)
-    group = Str(required=True, validate=validate.Length(min=1, max=50))
-    head_name = Str(required=True, validate=validate.Length(min=1, max=50))
-    head_id_number = Str(required=True, validate=validate.Length(min=18, max=18))
+    village_code = Code(required=True)
+    group = Text(50, min_length=1, required=True)
+    head_name = Text(50, min_length=1, required=True)
+    head_id_number = Text(18, min_length=18, required=True)
     members = fields.List(
-        fields.Nested(MemberIn), load_default=list, validate=validate.Length(max=30)
+        fields.Nested(MemberIn),
+        load_default=list,
+        validate=validate.Length(max=30, error="家庭成员最多 {max} 人"),
     )
-    poverty_cause = Str(load_default=None, allow_none=True, validate=validate.Length(max=100))
+    poverty_cause = Text(100, load_default=None, allow_none=True)
     registered = fields.Boolean(load_default=True)
 
 
 class CaseIn(Schema):
-    kind = Str(
-        required=True, validate=validate.OneOf(["household_exit", "village_exit", "county_exit"])
+    kind = Text(
+        20,
+        required=True,
+        validate=validate.OneOf(["household_exit", "village_exit", "county_exit"]),
     )
-    subject = fields.Raw(required=True)
-    year = fields.Integer(required=True, validate=validate.Range(min=2011, max=2100))
+    subject = Subject(required=True)
+    year = Year(required=True)
 
 
 class TransitionIn(Schema):
-    trigger = Str(required=True, validate=validate.Length(min=1, max=40))
-    data = fields.Dict(load_default=dict)
-    expected_version = fields.Integer(load_default=None, allow_none=True)
+    trigger = Text(32, min_length=1, required=True)
+    data = TriggerData()
+    expected_version = Int(1, INT_MAX, load_default=None, allow_none=True)
 
 
 class BatchIn(Schema):
-    trigger = Str(required=True, validate=validate.Length(min=1, max=40))
-    case_ids = fields.List(
-        fields.Integer(strict=True), required=True, validate=validate.Length(min=1, max=20000)
-    )
-    data = fields.Dict(load_default=dict)
+    trigger = Text(32, min_length=1, required=True)
+    case_ids = CaseIds()
+    data = TriggerData()
     all_or_nothing = fields.Boolean(load_default=False)
 
 
@@ -128,17 +276,15 @@ class BatchOut(Schema):
 
 
 class ContactIn(Schema):
-    phone = Str(required=True, validate=validate.Length(min=3, max=40))
-    address = Str(required=True, validate=validate.Length(min=1, max=200))
+    phone = Text(40, min_length=3, required=True)
+    address = Text(200, min_length=1, required=True)
 
 
 class WindowIn(Schema):
-    scope_code = Str(required=True)
-    case_ids = fields.List(
-        fields.Integer(strict=True), required=True, validate=validate.Length(min=1, max=20000)
-    )
+    scope_code = Code(required=True)
+    case_ids = CaseIds()
     contact = fields.Nested(ContactIn, required=True)
-    title = Str(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    title = Text(200, load_default=None, allow_none=True)
 
 
 class WindowOut(Schema):
@@ -151,98 +297,95 @@ class WindowOut(Schema):
 
 
 class ObjectionIn(Schema):
-    case_id = fields.Integer(required=True, strict=True)
-    content = Str(required=True, validate=validate.Length(min=5, max=2000))
-    contact = Str(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    case_id = Id(required=True)
+    content = Text(2000, min_length=5, multiline=True, required=True)
+    contact = Text(200, load_default=None, allow_none=True)
 
 
 class EvaluationIn(Schema):
-    scope_code = Str(required=True)
-    year = fields.Integer(required=True, validate=validate.Range(min=2011, max=2100))
-    sample_size = fields.Integer(required=True, validate=validate.Range(min=1, max=100000))
-    seed = fields.Integer(required=True, validate=validate.Range(min=0, max=2**62))
-    nonregistered_sample_size = fields.Integer(load_default=0, validate=validate.Range(min=0))
-    evaluators = fields.List(Str(), load_default=None, allow_none=True)
-    village_sample_size = fields.Integer(
-        load_default=None, allow_none=True, validate=validate.Range(min=1, max=10000)
+    scope_code = Code(required=True)
+    year = Year(required=True)
+    sample_size = Int(1, 100000, required=True)
+    seed = Int(0, 2**62, required=True)  # a BIGINT column
+    nonregistered_sample_size = Int(0, 100000, load_default=0)
+    evaluators = fields.List(
+        Text(64, min_length=1),
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=200, error="评估人员最多 {max} 人"),
     )
-    households_per_village = fields.Integer(
-        load_default=None, allow_none=True, validate=validate.Range(min=1, max=10000)
-    )
+    village_sample_size = Int(1, 10000, load_default=None, allow_none=True)
+    households_per_village = Int(1, 10000, load_default=None, allow_none=True)
 
 
 class AppealIn(Schema):
-    household_id = fields.Integer(required=True, strict=True)
-    reason = Str(required=True, validate=NonEmpty)
+    household_id = Id(required=True)
+    reason = Text(2000, min_length=1, multiline=True, required=True)
 
 
 class AppealResolutionIn(Schema):
-    household_id = fields.Integer(required=True, strict=True)
+    household_id = Id(required=True)
     upheld = fields.Boolean(required=True)
-    resolution = Str(required=True, validate=NonEmpty)
+    resolution = Text(2000, min_length=1, multiline=True, required=True)
 
 
 class FindingIn(Schema):
-    household_id = fields.Integer(required=True, strict=True)
+    household_id = Id(required=True)
     meets_criteria = fields.Boolean(load_default=None, allow_none=True)
     missed_poor = fields.Boolean(load_default=None, allow_none=True)
     satisfied = fields.Boolean(load_default=None, allow_none=True)
+    # Why the household could not be visited (checked by the service); answers stay null.
+    unreachable_reason = Text(2000, multiline=True, load_default=None, allow_none=True)
 
 
 class ClockIn(Schema):
-    now = fields.AwareDateTime(required=True)
+    now = BoundedDateTime(required=True)
 
 
 # Transition data per trigger (CONTRACT.md); unknown fields are refused.
 class SurveyData(Schema):
     surveyed_on = PastDate(required=True)
     surveyors = fields.List(
-        Str(validate=validate.Length(min=1, max=50)),
+        Text(50, min_length=1),
         required=True,
-        validate=validate.Length(min=2, max=20),
+        validate=validate.Length(min=2, max=20, error="调查人员须为 {min} 到 {max} 人"),
     )
-    income_per_capita = fields.Float(
-        required=True, allow_nan=False, validate=validate.Range(min=0, max=10_000_000)
-    )
-    indicators = fields.Dict(keys=Str(), values=fields.Boolean(), required=True)
-    dibao_per_capita = fields.Float(
-        load_default=None, allow_none=True, allow_nan=False, validate=validate.Range(min=0)
-    )
-    notes = Str(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+    income_per_capita = Money(required=True)
+    indicators = Indicators(required=True)
+    dibao_per_capita = Money(load_default=None, allow_none=True)
+    notes = Text(2000, multiline=True, load_default=None, allow_none=True)
 
 
 class AppraiseData(Schema):
     meeting_on = PastDate(required=True)
-    present = fields.Integer(required=True, validate=validate.Range(min=1, max=10000))
-    votes_for = fields.Integer(required=True, validate=validate.Range(min=0, max=10000))
-    votes_against = fields.Integer(required=True, validate=validate.Range(min=0, max=10000))
-    representatives = fields.Integer(
-        load_default=None, allow_none=True, validate=validate.Range(min=1, max=10000)
-    )
-    minutes = Str(load_default=None, allow_none=True, validate=validate.Length(max=20000))
+    present = Int(1, 10000, required=True)
+    votes_for = Int(0, 10000, required=True)
+    votes_against = Int(0, 10000, required=True)
+    representatives = Int(1, 10000, load_default=None, allow_none=True)
+    minutes = Text(20000, multiline=True, load_default=None, allow_none=True)
 
 
 class VerifyData(Schema):
-    result = Str(required=True, validate=validate.OneOf(["pass", "fail"]))
+    result = Text(8, required=True, validate=validate.OneOf(["pass", "fail"]))
     visited_on = PastDate(required=True)
-    notes = Str(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+    notes = Text(2000, multiline=True, load_default=None, allow_none=True)
 
 
 class ReasonData(Schema):
-    reason = Str(required=True, validate=NonEmpty)
+    reason = Text(2000, min_length=1, multiline=True, required=True)
 
 
 class ObjectionFindingData(Schema):
-    objection_id = fields.Integer(required=True, strict=True)
-    finding = Str(required=True, validate=NonEmpty)
+    objection_id = Id(required=True)
+    finding = Text(2000, min_length=1, multiline=True, required=True)
 
 
 class ProposeData(Schema):
-    indicators = fields.Dict(keys=Str(), values=fields.Boolean(), required=True)
+    indicators = Indicators(required=True)
 
 
 class NoteData(Schema):
-    note = Str(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+    note = Text(2000, multiline=True, load_default=None, allow_none=True)
 
 
 TRIGGER_DATA = {
@@ -263,9 +406,9 @@ TRIGGER_DATA = {
 
 
 class CorrectionIn(Schema):
-    note = Str(required=True, validate=NonEmpty)
+    note = Text(2000, min_length=1, multiline=True, required=True)
 
 
 class AnnouncementIn(Schema):
-    scope_code = Str(required=True)
-    year = fields.Integer(required=True, validate=validate.Range(min=2011, max=2100))
+    scope_code = Code(required=True)
+    year = Year(required=True)
