@@ -129,6 +129,7 @@ def test_public_lodges_an_objection(browser, site):
     page.goto(site["url"] + "/")
     page.click("text=拟退出贫困户名单公示")
     page.fill("input[name=name]", "韦某")
+    page.fill("input[name=phone]", "13907760000")  # 实名: a name and a way to reach them
     page.fill("textarea[name=content]", "该户家中有重病人,收入不稳定,请核实")
     page.wait_for_timeout(3200)  # a person takes longer than the minimum fill time
     page.click("button:has-text('提交异议')")
