@@ -26,7 +26,8 @@ class Household(db.Model):
     # its masked form: see workflow/personal_data.py.
     head_id_cipher: Mapped[str] = mapped_column(String(255))
     head_id_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    head_id_masked: Mapped[str] = mapped_column(String(18))
+    # Indexed for the near-miss check (services/households.py: screen_near_misses).
+    head_id_masked: Mapped[str] = mapped_column(String(18), index=True)
     poverty_cause: Mapped[str | None] = mapped_column(String(100))
     status: Mapped[str] = mapped_column(String(10), default="poor", index=True)
     registered: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -49,6 +50,6 @@ class Member(db.Model):
     relation: Mapped[str] = mapped_column(String(20))
     id_cipher: Mapped[str] = mapped_column(String(255))
     id_hash: Mapped[str] = mapped_column(String(64), index=True)
-    id_masked: Mapped[str] = mapped_column(String(18))
+    id_masked: Mapped[str] = mapped_column(String(18), index=True)
 
     household: Mapped[Household] = relationship(back_populates="members")
