@@ -240,9 +240,9 @@ def _windows(villages: list[str], now: datetime) -> list[dict]:
 def _wait_until_up(base: str) -> None:
     for _ in range(120):
         try:
-            if requests.get(f"{base}/api/v1/openapi.json", timeout=2).ok:
+            if requests.get(f"{base}/login", timeout=10).ok:
                 return
-        except requests.ConnectionError:
+        except requests.RequestException:
             pass
         time.sleep(0.5)
     raise SystemExit("gunicorn did not start (see its log)")
