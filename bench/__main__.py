@@ -13,6 +13,7 @@ BENCHES = [
     "bench.bench_sweep",
     "bench.bench_listing",
     "bench.bench_notices",
+    "bench.bench_dashboard",
 ]
 
 

@@ -69,8 +69,9 @@ def list_regions():
 
 @bp.get("/regions/<code>")
 @doc(
-    "A region; for the procedure roles with its live incidence rate and the counts it "
-    "comes from (not for admin or evaluators; auditors read no regions)",
+    "A region; for the procedure roles with its incidence rate and the counts it comes "
+    "from, as of the last refresh of the figures (at most two refresh intervals old; the "
+    "exit guards count live) (not for admin or evaluators; auditors read no regions)",
     response_schema=schemas.RegionOut,
 )
 def get_region(code: str):

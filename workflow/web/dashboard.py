@@ -1,18 +1,24 @@
-"""Dashboards for a county or township: progress, exits per village, incidence, overdue."""
+"""Dashboards from province to village: progress, exits per subregion, incidence, overdue.
+
+The figures come from the materialized region statistics (workflow/services/statistics.py),
+never from counting the cases table on a page view; ?region=CODE drills down inside the
+user's own subtree, ?page=N pages the villages 60 at a time.
+"""
 
 from __future__ import annotations
 
-from flask import render_template, request
-from sqlalchemy import func, select
+from flask import abort, current_app, render_template, request
 
 from states.household_exit import PROCEDURE
-from states.rules import load_rule_set
-from workflow.extensions import db
-from workflow.models import Case, Region
-from workflow.services import regions
+from workflow import clock
+from workflow.errors import NotFound
+from workflow.inputs import parse_int
+from workflow.services import statistics
 from workflow.web import bp
 from workflow.web.charts import bars
 from workflow.web.session import login_required, web_actor
+
+YEAR_MIN, YEAR_MAX = 2011, 2100  # the years a case may have (workflow/api/schemas.py)
 
 
 @bp.get("/dashboard")
@@ -20,76 +26,37 @@ from workflow.web.session import login_required, web_actor
 def dashboard():
     """The year's progress in my region, as charts people would rather look at."""
     actor = web_actor()
-    year = request.args.get("year", type=int) or db.session.scalar(
-        select(func.max(Case.year)).where(Case.region_path.startswith(actor.region_path))
-    )
-    by_state = dict(
-        db.session.execute(
-            select(Case.state, func.count())
-            .where(
-                Case.kind == "household_exit",
-                Case.year == year,
-                Case.region_path.startswith(actor.region_path),
-            )
-            .group_by(Case.state)
-        ).all()
-    )
+    failure = None
+    raw = request.args.get("year", "").strip()
+    year = parse_int(raw, YEAR_MIN, YEAR_MAX) if raw else None
+    if raw and year is None:
+        failure = f"年份须为 {YEAR_MIN} 到 {YEAR_MAX} 之间的整数,已显示最近一年"
+    page = parse_int(request.args.get("page"), 1, 1_000_000) or 1
+    seconds, limit = statistics.settings(current_app.config)
+    try:
+        view = statistics.dashboard(
+            actor, request.args.get("region"), year, page, clock.now(), seconds, limit
+        )
+    except NotFound:
+        abort(404)
+    year = view["year"]
     progress = [
-        (PROCEDURE.labels[s], by_state[s]) for s in PROCEDURE.state_codes() if s in by_state
+        (PROCEDURE.labels[s], view["progress"][s])
+        for s in PROCEDURE.state_codes()
+        if view["progress"].get(s)
     ]
-    villages = db.session.scalars(
-        select(Region)
-        .where(Region.path.startswith(actor.region_path), Region.level == "village")
-        .order_by(Region.code)
-        .limit(60)
-    ).all()
-    plan = dict(
-        db.session.execute(
-            select(Case.village_code, func.count())
-            .where(
-                Case.kind == "household_exit",
-                Case.year == year,
-                Case.region_path.startswith(actor.region_path),
-            )
-            .group_by(Case.village_code)
-        ).all()
-    )
-    done = dict(
-        db.session.execute(
-            select(Case.village_code, func.count())
-            .where(
-                Case.kind == "household_exit",
-                Case.year == year,
-                Case.state == "exited",
-                Case.region_path.startswith(actor.region_path),
-            )
-            .group_by(Case.village_code)
-        ).all()
-    )
-    exits = [
-        (v.name, round(100.0 * done.get(v.code, 0) / plan[v.code], 1))
-        for v in villages
-        if plan.get(v.code)
+    exits = [(c["name"], c["rate"]) for c in view["children"] if c["rate"] is not None]
+    incidence = [
+        (v["name"], v["incidence"]) for v in view["villages"] if v["incidence"] is not None
     ]
-    incidence = []
-    threshold = None
-    for v in villages:
-        rate = regions.incidence(v)["incidence_rate"]
-        if rate is not None:
-            incidence.append((v.name, round(rate, 2)))
-            threshold = load_rule_set(regions.rule_set_for(v)).village_incidence_threshold
-    overdue = dict(
-        db.session.execute(
-            select(Case.state, func.count())
-            .where(Case.overdue.is_(True), Case.region_path.startswith(actor.region_path))
-            .group_by(Case.state)
-        ).all()
-    )
+    overdue = view["overdue"]
     return render_template(
         "web/dashboard.html",
+        failure=failure,
         year=year,
         progress=bars(progress, "户"),
         exits=bars(exits, "%"),
-        incidence=bars(incidence, "%", threshold),
+        incidence=bars(incidence, "%", view["village_threshold"]),
         overdue=bars([(PROCEDURE.labels.get(s, s), n) for s, n in overdue.items()], "件"),
-    )
+        stats=view,
+    ), (422 if failure else 200)
