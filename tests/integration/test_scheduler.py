@@ -15,6 +15,7 @@ from workflow import clock, scheduler
 from workflow.extensions import db
 from workflow.models import AuditRecord, Case, Digest, PublicityWindow
 from workflow.services import cases, deadlines, publicity, transitions
+from workflow.services import sweep as sweeping
 
 
 def post_window(world, n=3, hour=9):
@@ -130,16 +131,17 @@ def test_one_bad_window_does_not_stop_the_others(app, world, monkeypatch):
     bad, _ = post_window(world, 2, hour=8)
     good, good_ids = post_window(world, 2, hour=9)
     db.session.commit()
-    real = publicity.close_window
+    bad_id = bad.id
+    real = sweeping._closing
 
-    def flaky(window_id, now):
-        if window_id == bad.id:
+    def flaky(window):
+        if window.id == bad_id:
             raise RuntimeError("disk on fire")
-        return real(window_id, now)
+        return real(window)
 
-    monkeypatch.setattr(publicity, "close_window", flaky)
+    monkeypatch.setattr(sweeping, "_closing", flaky)
     result = publicity.sweep(good.closes_at + timedelta(minutes=1))
-    assert result["closed"] == 1 and result["errors"][0]["window_id"] == bad.id
+    assert result["closed"] == 1 and [e["window_id"] for e in result["errors"]] == [bad_id]
     db.session.expire_all()
     assert {db.session.get(Case, i).state for i in good_ids} == {"township_verification"}
 

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import insert, literal, literal_column, select, update
 
 from states.criteria import UnknownIndicator, judge_household, village_indicators_met
 from states.guards import Firing
 from states.rules import PovertyLineMissing
+from workflow.database import id_in
 from workflow.errors import ValidationFailed
 from workflow.extensions import db
-from workflow.models import Household, Objection, SignOff
+from workflow.models import CaseData, Household, Objection, SignOff
 from workflow.services.actors import Actor
+from workflow.services.bulk import ordered_ids
 
 # Step data kept on the case under these keys, with who and when.
 _STEP_KEYS = {
@@ -35,10 +37,48 @@ _NO_DATA = {
     "fail_evaluation",
     "object",
     "uphold_objection",
+    # Its one data effect, a new verification round after a village window, is a
+    # set-based JSON update in apply(): a province's midnight sweep moves a
+    # million cases, whose JSON need not come to Python and back.
+    "close_window",
 }
 
 
-_PREPARED = {"submit_survey", "close_window", "dismiss_objection", *_STEP_KEYS}
+_PREPARED = {"submit_survey", "dismiss_objection", *_STEP_KEYS}
+
+# Steps that read only a few values of the case's data: a batch loads these paths
+# (small JSON fragments), not the whole document, and writes back only the keys
+# the step sets (_WRITES), each in place. Three sign-offs per household would
+# otherwise decode every survey three times, and an appraisal decode and re-encode
+# it. Each path is what the trigger's guards, facts.load and this module read; a
+# guard that starts reading more of case_data for one of these triggers must add
+# its path here.
+_JUDGEMENT = ("survey", "judgement")
+_READS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "verify": (
+        ("verification_round",),
+        ("survey", "by_id"),
+        ("survey", "surveyors"),
+        ("appraisal", "by_id"),
+    ),
+    # criteria_met: the stored judgement's verdict and, when not met, its reasons.
+    "appraise": tuple(
+        (*_JUDGEMENT, key)
+        for key in ("met", "income_met", "income_per_capita", "poverty_line", "indicators")
+    ),
+    "submit_survey": (),  # its guards read the payload; it replaces the survey
+}
+# The top-level keys a step in _READS sets (nothing else of the data may change).
+_WRITES: dict[str, frozenset[str]] = {
+    "appraise": frozenset({"appraisal"}),
+    "submit_survey": frozenset({"survey"}),
+}
+assert not _READS.keys() & _NO_DATA
+assert all(
+    (t in _PREPARED) == (t in _WRITES)
+    and not any(p[0] in _WRITES.get(t, ()) and len(p) > 1 for p in paths)
+    for t, paths in _READS.items()
+), "a step writes only keys it set whole, and a step that prepares data declares them"
 
 
 def prepares(trigger: str) -> bool:
@@ -49,6 +89,16 @@ def prepares(trigger: str) -> bool:
 def uses_case_data(trigger: str) -> bool:
     """Whether the trigger's guards or effects read or write the case's data."""
     return trigger not in _NO_DATA
+
+
+def data_paths(trigger: str) -> tuple[tuple[str, ...], ...] | None:
+    """The case-data paths the trigger reads when it reads only some (None: all of it)."""
+    return _READS.get(trigger)
+
+
+def data_writes(trigger: str) -> frozenset[str]:
+    """The top-level case-data keys a trigger in data_paths may set (written in place)."""
+    return _WRITES.get(trigger, frozenset())
 
 
 def prepare(trigger: str, row, firing: Firing, actor: Actor, now: datetime) -> None:
@@ -96,8 +146,6 @@ def prepare(trigger: str, row, firing: Firing, actor: Actor, now: datetime) -> N
                     "未知的指标 (unknown indicator)",
                     {"indicators": [f"未知指标: {', '.join(err.codes)}"]},
                 ) from None
-    elif trigger == "close_window" and row.state == "village_publicity":
-        data["verification_round"] = data.get("verification_round", 0) + 1
     elif trigger == "dismiss_objection" and firing.facts.get("window_stage") == "village":
         if firing.facts.get("window_open") is False and not firing.facts.get(
             "other_open_objections"
@@ -116,6 +164,9 @@ def _jsonable(payload: dict) -> dict:
 def apply(trigger: str, fired: list, actor: Actor, now: datetime) -> None:
     """Write the side rows of a batch of fired cases (bulk statements)."""
     if trigger == "verify":
+        if _one_signoff_for_all(fired):
+            _insert_signoffs(fired, actor, now)
+            return
         db.session.execute(
             insert(SignOff.__table__),
             [
@@ -157,14 +208,77 @@ def apply(trigger: str, fired: list, actor: Actor, now: datetime) -> None:
                     )
                 )
         db.session.flush()
+    elif trigger == "close_window":
+        _next_verification_round([row.id for row, _ in fired if row.state == "village_publicity"])
     elif trigger == "record_exit":
-        db.session.execute(
-            update(Household.__table__)
-            .where(Household.__table__.c.id == bindparam("hid"))
-            .values(status="exited"),
-            [{"hid": row.household_id} for row, _ in fired if row.household_id],
-            execution_options={"synchronize_session": False},
+        table = Household.__table__
+        households = [row.household_id for row, _ in fired if row.household_id]
+        if households:  # one statement, not one per household
+            db.session.execute(
+                update(table).where(id_in(table.c.id, households)).values(status="exited"),
+                execution_options={"synchronize_session": False},
+            )
+
+
+def _one_signoff_for_all(fired: list) -> bool:
+    """Whether a large batch signs every case with one payload in one round."""
+    if len(fired) < 20:
+        return False
+    payload = fired[0][1].payload
+    round_ = fired[0][1].case_data.get("verification_round", 1)
+    return all(
+        f.payload is payload and f.case_data.get("verification_round", 1) == round_
+        for _, f in fired
+    )
+
+
+def _insert_signoffs(fired: list, actor: Actor, now: datetime) -> None:
+    """One verifier's identical sign-off on every case of a batch, in one INSERT … SELECT.
+
+    The shared values are bound once; the case ids come as one array, in the
+    batch's order (the sign-offs are numbered as a row-by-row insert numbers them).
+    """
+    table = SignOff.__table__
+    firing = fired[0][1]
+    source, case_id, position = ordered_ids([row.id for row, _ in fired])
+    shared = {
+        "step": "verify",
+        "round": firing.case_data.get("verification_round", 1),
+        "user_id": actor.id,
+        "signer_name": actor.display_name,
+        "result": firing.payload["result"],
+        "visited_on": _day(firing.payload["visited_on"]),
+        "notes": firing.payload.get("notes"),
+        "signed_at": now,
+    }
+    rows = (
+        select(case_id, *(literal(v, type_=table.c[k].type) for k, v in shared.items()))
+        .select_from(source)
+        .order_by(position)
+    )
+    db.session.execute(insert(table).from_select(["case_id", *shared], rows))
+
+
+def _next_verification_round(case_ids: list[int]) -> None:
+    """`verification_round` + 1 in each case's data (each closed village window is
+    verified afresh), in one statement."""
+    if not case_ids:
+        return
+    table = CaseData.__table__
+    if db.session.get_bind().dialect.name == "postgresql":
+        value = (
+            "jsonb_set(COALESCE(data, '{}'::jsonb), '{verification_round}', "
+            "to_jsonb(COALESCE((data->>'verification_round')::int, 0) + 1))"
         )
+    else:
+        value = (
+            "json_set(COALESCE(data, '{}'), '$.verification_round', "
+            "COALESCE(json_extract(data, '$.verification_round'), 0) + 1)"
+        )
+    db.session.execute(
+        update(table).where(id_in(table.c.case_id, case_ids)).values(data=literal_column(value)),
+        execution_options={"synchronize_session": False},
+    )
 
 
 def audit_payload(trigger: str, payload: dict) -> dict:
