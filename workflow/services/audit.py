@@ -261,14 +261,27 @@ def _append(trigger, actor_id, username, role, at, changes) -> None:
                 )
             )
             prev = digest
-    # The hot path of every batch: one DBAPI executemany, no per-row ORM or
-    # type processing (the values above are already in the driver's terms).
+    # The hot path of every batch: no per-row ORM or type processing (the values
+    # above are already in the driver's terms): COPY on PostgreSQL for a large batch,
+    # else one DBAPI executemany.
+    if conn.dialect.name == "postgresql" and len(rows) >= _COPY_FROM:
+        raw = conn.connection.dbapi_connection
+        with (
+            raw.cursor() as cur,
+            cur.copy(f"COPY audit_records ({', '.join(_COLUMNS)}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
+        return
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     sql = (
         f"INSERT INTO audit_records ({', '.join(_COLUMNS)}) "
         f"VALUES ({', '.join([mark] * len(_COLUMNS))})"
     )
     conn.exec_driver_sql(sql, rows)
+
+
+_COPY_FROM = 200  # records: below this COPY's set-up costs more than it saves
 
 
 def _head_of(chain: str, at: datetime) -> tuple[int, str]:
