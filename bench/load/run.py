@@ -87,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
                 str(VENV_BIN / "gunicorn"),
                 "-w",
                 "4",
+                "--threads",
+                "4",
                 "-b",
                 f"127.0.0.1:{args.port}",
                 "--timeout",
