@@ -178,7 +178,17 @@ def test_the_public_lodges_an_objection_and_bots_do_not(client, world):
         "phone": "0776-5231234",
         "content": "该户收入情况需要核实",
     }
-    assert client.post(f"/windows/{window.id}/objections", data=form).status_code == 400
+    too_fast = client.post(f"/windows/{window.id}/objections", data=form)
+    shown = too_fast.get_data(as_text=True)
+    # Refused, but nothing typed is lost and the page says what to do.
+    assert (
+        too_fast.status_code == 422 and "提交过快" in shown and "Location" not in too_fast.headers
+    )
+    assert "该户收入情况需要核实" in shown and 'value="韦某"' in shown and "0776-5231234" in shown
+    refused = client.post(
+        f"/windows/{window.id}/objections", data={**form, "phone": "", "stamp": "0"}
+    ).get_data(as_text=True)
+    assert "该户收入情况需要核实" in refused
     time.sleep(3.1)  # people take longer than three seconds to write one
     assert (
         client.post(

@@ -39,6 +39,11 @@ def _filled_too_fast(token: str) -> bool:
 @limited("public_read", 120)
 def window_page(window_id: int):
     """A publicity window with its list, the notice PDF and the objection form."""
+    return _window(window_id)
+
+
+def _window(window_id: int, form: dict | None = None, error: str | None = None, status=200):
+    """The window's page; after a refused objection, with what was typed and why."""
     try:
         window = publicity.get_window(window_id, web_actor(), clock.now())
     except publicity.Gone as gone:
@@ -60,45 +65,63 @@ def window_page(window_id: int):
         rows=rows,
         is_open=publicity.is_open(window, clock.now()),
         stamp=_stamp(),
-    )
+        form=form or {},
+        error=error,
+    ), status
+
+
+_FIELDS = ("case_id", "name", "phone", "address", "content")
 
 
 @bp.post("/windows/<id:window_id>/objections")
 @limited("objections", 10)
 def object_to(window_id: int):
     """Lodge an objection: the service's rules (real name, a phone or an address, lengths,
-    daily limits per window and per client), and the form's own anti-bot checks."""
+    daily limits per window and per client), and the form's own anti-bot checks.
+
+    A refusal shows the form again with everything the person typed and what to do;
+    nothing typed ever goes into a URL.
+    """
     check_csrf()
     clerk = web_actor()
+    typed = {k: request.form.get(k, "")[:4000] for k in _FIELDS}
     window = db.session.get(PublicityWindow, window_id)
     # A village or township clerk of the window's area records an objection received
     # at the office; the anti-bot checks (a honeypot, a minimum fill time) are for the
     # public form.
     at_the_office = window is not None and publicity.records_at_office(clerk, window)
-    if not at_the_office and (
-        request.form.get("website") or _filled_too_fast(request.form.get("stamp", ""))
-    ):
-        abort(400, description="提交过快或表单无效,请稍后重试")
-    case_id = parse_int(request.form.get("case_id"), 1) or 0
-    phone = request.form.get("phone", "").strip()
-    address = request.form.get("address", "").strip()
-    contact = ";".join(part for part in (phone, address) if part)
+    if not at_the_office and request.form.get("website"):
+        abort(400, description="表单无效,请刷新页面后重试")
+    if not at_the_office and _filled_too_fast(request.form.get("stamp", "")):
+        return _window(
+            window_id,
+            typed,
+            "提交过快:为防止机器批量提交,请核对内容后再点一次“提交异议”。您填写的内容已保留。",
+            422,
+        )
+    case_id = parse_int(typed["case_id"], 1) or 0
+    contact = ";".join(part for part in (typed["phone"].strip(), typed["address"].strip()) if part)
     try:
         objection = publicity.lodge_objection(
             window_id,
             case_id,
-            request.form.get("content", ""),
+            typed["content"],
             contact,
             clock.now(),
-            name=request.form.get("name", ""),
+            name=typed["name"],
             client=request.remote_addr,
             clerk=clerk if at_the_office else None,
         )
     except ExitflowError as err:
         db.session.rollback()
         problems = ";".join(m for ms in (err.extra.get("errors") or {}).values() for m in ms)
-        flash("未能提交:" + err.detail + (f"({problems})" if problems else ""), "error")
-        return redirect(url_for("web.window_page", window_id=window_id))
+        message = "未能提交:" + err.detail + (f"({problems})" if problems else "")
+        return _window(
+            window_id,
+            typed,
+            message + " 您填写的内容已保留,修改后可再次提交。",
+            err.status if 400 <= err.status < 500 else 422,
+        )
     flash(f"异议已登记(编号 {objection.id}),乡镇将调查核实并答复。")
     return redirect(url_for("web.window_page", window_id=window_id))
 
