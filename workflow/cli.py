@@ -37,6 +37,10 @@ def init_db() -> None:
     from flask_migrate import upgrade
 
     upgrade()
+    from workflow.services import key_events
+
+    if key_events.record_keys_in_use(clock.now()):
+        click.echo("keys in use recorded in the audit record (new or changed)")
     click.echo("database schema is up to date")
 
 

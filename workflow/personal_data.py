@@ -36,6 +36,11 @@ def configure(key: str | None, instance: Path) -> None:
     _keys["index"] = hmac.new(raw, b"exitflow id index", hashlib.sha256).digest()
 
 
+def fingerprint() -> str:
+    """A short name of the data key in use (reveals nothing of the key): for the audit record."""
+    return hmac.new(_keys["index"], b"exitflow key fingerprint", hashlib.sha256).hexdigest()[:16]
+
+
 def encrypt(value: str) -> str:
     """The ciphertext of an ID number."""
     return _keys["fernet"].encrypt(value.encode()).decode()

@@ -140,7 +140,16 @@ def refresh_stats(app: Flask) -> dict:
 
 
 def catch_up(app: Flask) -> dict:
-    """At start-up: close what came due while nothing ran, oldest first, and say so."""
+    """At start-up: record the keys in use if they changed, then close what came due while
+    nothing ran, oldest first, and say so."""
+    from workflow.services import key_events
+
+    with app.app_context():
+        try:
+            if key_events.record_keys_in_use(clock.now()):
+                logger.warning("the data key or the session key changed since the last start")
+        finally:
+            db.session.remove()
     result = tick(app)
     logger.info(
         "start-up catch-up: %d due window(s) closed, %d case(s) advanced",
