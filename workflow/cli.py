@@ -223,6 +223,20 @@ def verify_audit(full: bool, workers: int | None) -> None:
     )
 
 
+@click.command("doctor")
+@with_appcontext
+def doctor() -> None:
+    """Check what the machine and configuration must provide; exit 1 if any check fails."""
+    from workflow.services import doctor as checks
+
+    results = checks.run(clock.now())
+    marks = {"ok": "ok  ", "warn": "warn", "fail": "FAIL"}
+    for check in results:
+        click.echo(f"{marks[check.status]} {check.name}: {check.detail}")
+    if any(c.status == "fail" for c in results):
+        sys.exit(1)
+
+
 @click.command("scheduler")
 @click.option("--status", "show_status", is_flag=True, help="show its health and exit")
 @with_appcontext
@@ -366,6 +380,7 @@ COMMANDS = [
     create_user,
     sweep,
     verify_audit,
+    doctor,
     scheduler,
     serve,
 ]
