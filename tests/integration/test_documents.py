@@ -107,3 +107,33 @@ def test_announcement_lists_the_exited_households(client, world):
     Api(client, "village1").call(
         "POST", "/announcements", {"scope_code": VILLAGE, "year": 2019}, status=403
     )
+
+
+def test_a_notice_rendered_twice_at_once_keeps_the_first_bytes(world, monkeypatch):
+    """Two requests fetch a notice nobody has rendered yet: the second to store it serves
+    the first one's bytes instead of failing on the stored row."""
+    now = set_now("2019-10-21T09:00:00+08:00")
+    ids = cases.open_household_cases(
+        world["township1"], [add_household(world["village1"])], 2019, now
+    )
+    for trigger, payload in (("submit_survey", SURVEY), ("appraise", APPRAISAL)):
+        transitions.fire_many(trigger, ids, world["village1"], payload, now)
+    db.session.commit()
+    window = publicity.post(
+        world["village1"], VILLAGE, ids, {"phone": "1", "address": "a"}, None, now
+    )
+    db.session.commit()
+    notice = db.session.scalars(select(Notice).where(Notice.window_id == window.id)).one()
+    notice_service = notices
+    real = notice_service.render_pdf
+
+    def render_while_another_stores(kind, context):
+        data = real(kind, context)
+        # Meanwhile another request rendered and stored the notice first.
+        db.session.add(NoticeFile(notice_id=notice.id, pdf=b"%PDF-first"))
+        db.session.commit()
+        return data
+
+    monkeypatch.setattr(notice_service, "render_pdf", render_while_another_stores)
+    assert notice_service.pdf(notice) == b"%PDF-first"
+    assert db.session.get(NoticeFile, notice.id).pdf == b"%PDF-first"

@@ -49,21 +49,28 @@ SUBJECTS = {"household_exit": "贫困户", "village_exit": "贫困村", "county_
 def window_context(window: PublicityWindow, current: bool = False) -> dict:
     """The notice of a window as a plain dict: no ID numbers, phones or health data."""
     if window.kind == "household_exit":
+        from json import loads
+
+        from workflow.services.bulk import data_path
+
+        # Only the income crosses from the case's data (its JSON text, or NULL
+        # when the survey has none), not the whole survey of every household.
+        income = data_path(("survey", "income_per_capita"), db.session.get_bind().dialect.name)
         rows = [
             {
-                "no": r.position,
-                "group": r.group,
-                "head_name": r.head_name,
-                "people": r.size,
-                "income": ((r.data or {}).get("survey") or {}).get("income_per_capita", ""),
+                "no": position,
+                "group": group,
+                "head_name": head_name,
+                "people": size,
+                "income": "" if text is None else loads(text),
             }
-            for r in db.session.execute(
+            for position, group, head_name, size, text in db.session.execute(
                 select(
                     WindowCase.position,
                     Household.group,
                     Household.head_name,
                     Household.size,
-                    CaseData.data,
+                    income,
                 )
                 .join(Case, Case.id == WindowCase.case_id)
                 .join(CaseData, CaseData.case_id == Case.id)
@@ -166,15 +173,28 @@ def pdf(notice: Notice) -> bytes:
     end_transaction()  # render with no transaction open (on SQLite: no lock held)
     data = render_pdf(kind, context)
     begin_write()
-    _store(db.session.get(Notice, notice_id), data)
+    data = _store(notice_id, data)
     db.session.commit()
     return data
 
 
-def _store(notice: Notice, data: bytes) -> None:
-    if db.session.get(NoticeFile, notice.id) is None:
-        db.session.add(NoticeFile(notice_id=notice.id, pdf=data))
-        notice.sha256 = hashlib.sha256(data).hexdigest()
+def _store(notice_id: int, data: bytes) -> bytes:
+    """Keep the first rendering of a notice and return the bytes kept.
+
+    Two requests (or a request and the scheduler) may render the same notice at once;
+    the notice row is locked, so the second finds the first's bytes and serves those.
+    """
+    notice = db.session.execute(
+        select(Notice).where(Notice.id == notice_id).with_for_update()
+    ).scalar_one()
+    kept = db.session.execute(
+        select(NoticeFile.pdf).where(NoticeFile.notice_id == notice_id)
+    ).scalar()
+    if kept is not None:
+        return kept
+    db.session.add(NoticeFile(notice_id=notice_id, pdf=data))
+    notice.sha256 = hashlib.sha256(data).hexdigest()
+    return data
 
 
 def render_pending(limit: int = 300) -> int:
@@ -191,7 +211,7 @@ def render_pending(limit: int = 300) -> int:
         return 0
     rendered = render_many([(row.kind, row.context) for row in pending])
     for row, data in zip(pending, rendered, strict=True):
-        _store(db.session.get(Notice, row.id), data)
+        _store(row.id, data)
     db.session.commit()
     logger.info("rendered %d notice(s)", len(pending))
     return len(pending)
