@@ -69,10 +69,16 @@ class Official(HttpUser):
         )
 
 
+# Think times are a person's: a survey form or a sign-off takes minutes to fill in,
+# so an official acts every 10-60 s; the public reads a notice every 5-20 s.
 class VillageClerk(Official):
     weight = 150
     role = "village"
-    wait_time = between(3, 8)
+    wait_time = between(10, 30)
+
+    def on_start(self):
+        super().on_start()
+        self.surveyed: list[int] = []
 
     @task(5)
     def list_cases(self):
@@ -82,19 +88,21 @@ class VillageClerk(Official):
     def survey(self):
         items = self.cases("planned", per_page=20)
         if items:
-            self.fire(random.choice(items)["id"], "submit_survey", SURVEY, "POST survey")
+            case_id = random.choice(items)["id"]
+            if self.fire(case_id, "submit_survey", SURVEY, "POST survey").ok:
+                self.surveyed.append(case_id)
 
     @task(1)
     def appraise(self):
-        items = self.cases("surveyed", per_page=20)
-        if items:
-            self.fire(random.choice(items)["id"], "appraise", APPRAISAL, "POST appraise")
+        # The households this clerk surveyed (a loaded case has no survey to appraise on).
+        if self.surveyed:
+            self.fire(self.surveyed.pop(), "appraise", APPRAISAL, "POST appraise")
 
 
 class TownshipReviewer(Official):
     weight = 60
     role = "township"
-    wait_time = between(5, 12)
+    wait_time = between(15, 40)
 
     @task(3)
     def verify_fifty(self):
@@ -164,7 +172,7 @@ class Leader(HttpUser):
     """Township, county, city and province leaders reading their dashboards in the pages."""
 
     weight = 20
-    wait_time = between(5, 15)
+    wait_time = between(20, 60)
 
     def on_start(self):
         username = _account("dashboard")
@@ -189,7 +197,7 @@ class Public(HttpUser):
     """Anyone: the open notices, a notice's PDF, now and then an objection."""
 
     weight = 60
-    wait_time = between(3, 10)
+    wait_time = between(5, 20)
 
     @task(4)
     def front_page(self):
