@@ -51,6 +51,19 @@ class Period:
     closes_at: datetime
 
 
+# Periods by (posting date, days, rule): a batch of ten thousand cases asks for the
+# same few. Forgotten whenever the holiday data changes (a period computed while it
+# changed is not kept); errors are never kept.
+_periods: dict[tuple[date, int, PeriodRule], Period] = {}
+_PERIODS_MAX = 4096
+_generation = [0]
+
+
+def _forget_periods() -> None:
+    _generation[0] += 1
+    _periods.clear()
+
+
 def register_year(year: int, holidays: Iterable[date], workdays: Iterable[date]) -> None:
     """Add the schedule of a year the library lacks: statutory holidays and 调休 workdays."""
     holidays, workdays = frozenset(holidays), frozenset(workdays)
@@ -61,6 +74,7 @@ def register_year(year: int, holidays: Iterable[date], workdays: Iterable[date])
     if both:
         raise ValueError(f"{sorted(both)[0].isoformat()} is both a holiday and a workday")
     _registered[year] = (holidays, workdays)
+    _forget_periods()
 
 
 def load_holiday_file(path) -> int:
@@ -90,6 +104,7 @@ def load_holiday_file(path) -> int:
 def clear_registered_years() -> None:
     """Forget registered years (tests)."""
     _registered.clear()
+    _forget_periods()
 
 
 def is_working_day(day: date) -> bool:
@@ -121,6 +136,20 @@ def publicity_period(opened_at: datetime, days: int, rule: str | PeriodRule) -> 
     except ValueError:
         raise ValueError(f"unknown period rule {rule!r}") from None
     posted = opened_at.astimezone(SHANGHAI).date()
+    key = (posted, days, rule)
+    period = _periods.get(key)
+    if period is None:
+        generation = _generation[0]
+        period = _period(posted, days, rule)
+        if len(_periods) >= _PERIODS_MAX:
+            _periods.clear()
+        if generation == _generation[0]:
+            _periods[key] = period
+    return period
+
+
+def _period(posted: date, days: int, rule: PeriodRule) -> Period:
+    """The period of `days` days posted on a local date (HolidayDataMissing: no data)."""
     if rule is PeriodRule.CIVIL_CODE:
         # 《民法典》第二百零一条: the day the period starts is not counted; 第二百零三条:
         # a last day that is a statutory holiday (or rest day) moves to the day after

@@ -72,26 +72,52 @@ def judge_household(
     dibao_per_capita: float | None = None,
 ) -> Judgement:
     """Income strictly above the year's line (“一超”) and every indicator of the rule set met."""
-    known = rules.household_indicator_codes()
-    unknown = set(indicators) - set(known)
-    if unknown:
-        raise UnknownIndicator(unknown)
+    known, outcomes = _indicator_outcomes(rules)
+    if not known.issuperset(indicators):
+        raise UnknownIndicator(set(indicators) - known)
     line = rules.poverty_line(year).amount
     # 低保 households whose guarantee exceeds the line count as above it (DOMAIN.md).
     income_met = income_per_capita > line or (dibao_per_capita or 0) > line
-    results = []
-    for ind in rules.household_indicators:
-        value = indicators.get(ind.code)
+    get, results, all_met = indicators.get, [], True
+    for code, missing, met, unmet in outcomes:
+        value = get(code)
         if value is None:
-            results.append(IndicatorResult(ind.code, ind.label, False, f"{ind.label}:未填写"))
+            results.append(missing)
+            all_met = False
+        elif value:
+            results.append(met)
         else:
-            results.append(
-                IndicatorResult(
-                    ind.code, ind.label, bool(value), "" if value else f"{ind.label}:未达到"
-                )
-            )
-    met = income_met and all(r.met for r in results)
-    return Judgement(met, line, float(income_per_capita), income_met, tuple(results))
+            results.append(unmet)
+            all_met = False
+    return Judgement(
+        income_met and all_met, line, float(income_per_capita), income_met, tuple(results)
+    )
+
+
+# Per rule set: its indicator codes and, per indicator, the three results it can
+# have (not filled in, met, not met). Results are immutable, so a survey of ten
+# thousand households builds none of them anew.
+_OUTCOMES: dict[int, tuple] = {}
+
+
+def _indicator_outcomes(rules) -> tuple[frozenset[str], tuple]:
+    cached = _OUTCOMES.get(id(rules))
+    if cached is not None and cached[0] is rules:
+        return cached[1], cached[2]
+    outcomes = tuple(
+        (
+            ind.code,
+            IndicatorResult(ind.code, ind.label, False, f"{ind.label}:未填写"),
+            IndicatorResult(ind.code, ind.label, True, ""),
+            IndicatorResult(ind.code, ind.label, False, f"{ind.label}:未达到"),
+        )
+        for ind in rules.household_indicators
+    )
+    known = frozenset(rules.household_indicator_codes())
+    if len(_OUTCOMES) > 64:  # rule sets are few and cached; a stray one is not kept forever
+        _OUTCOMES.clear()
+    _OUTCOMES[id(rules)] = (rules, known, outcomes)
+    return known, outcomes
 
 
 def village_indicators_met(rules, indicators: Mapping[str, bool]) -> tuple[bool, list[str]]:

@@ -109,20 +109,21 @@ def fire_batch(kind: str, trigger: str, firings: list[Firing]) -> list[Transitio
     Refusals are always fired and explained one by one.
     """
     proc = procedure(kind)
-    names: dict[str, tuple[str, ...]] = {}
+    checks: dict[str, tuple] = {}  # per source state: its guards, each once, in order
     verdicts: dict[tuple, str] = {}
     results: list[TransitionNotAllowed | None] = []
     for firing in firings:
         state = firing.state
-        if state not in names:
-            names[state] = tuple(
-                dict.fromkeys(
-                    n for conditions in proc.guards_for(trigger, state) for n in conditions
-                )
+        guards = checks.get(state)
+        if guards is None:
+            names = dict.fromkeys(
+                n for conditions in proc.guards_for(trigger, state) for n in conditions
             )
-        key = (state, tuple(GUARDS[n](firing) is None for n in names[state]))
-        if key in verdicts:
-            firing.state = verdicts[key]
+            guards = checks[state] = tuple(GUARDS[n] for n in names)
+        key = (state, tuple([guard(firing) is None for guard in guards]))
+        verdict = verdicts.get(key)
+        if verdict is not None:
+            firing.state = verdict
             results.append(None)
             continue
         try:

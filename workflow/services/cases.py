@@ -15,6 +15,7 @@ from workflow.extensions import db
 from workflow.models import AuditRecord, Case, CaseData, Household, Objection, Region, SignOff
 from workflow.services import audit
 from workflow.services.actors import Actor
+from workflow.services.bulk import ordered_ids, quiet_gc
 from workflow.services.deadlines import deadline_for
 from workflow.services.regions import rule_set_for
 
@@ -25,6 +26,11 @@ def open_household_cases(
     actor: Actor, household_ids: list[int], year: int, now: datetime
 ) -> list[int]:
     """Open household exit cases in `planned`, one per household and year; caller commits."""
+    with quiet_gc(len(household_ids)):
+        return _open_household_cases(actor, household_ids, year, now)
+
+
+def _open_household_cases(actor, household_ids, year, now) -> list[int]:
     if actor.role not in procedure("household_exit").openers:
         raise Forbidden("只有乡镇或县级用户可以确定拟退出户")
     households = {
@@ -58,42 +64,57 @@ def open_household_cases(
     # One rule set per village and one deadline per rule set: ten thousand cases
     # opened at once share a handful of each.
     rule_sets: dict[str, str] = {}
-    due: dict[str, datetime | None] = {}
-    rows = []
-    for hid in household_ids:
-        h = households[hid]
-        rule_set = rule_sets.get(h.village_code)
-        if rule_set is None:
-            rule_set = rule_sets[h.village_code] = rule_set_for(
-                db.session.get(Region, h.village_code)
-            )
-            if rule_set not in due:
-                due[rule_set] = deadline_for("household_exit", "planned", rule_set, now)
-        rows.append(
-            {
-                "kind": "household_exit",
-                "household_id": hid,
-                "village_code": h.village_code,
-                "region_path": h.region_path,
-                "year": year,
-                "state": "planned",
-                "version": 1,
-                "rule_set": rule_set,
-                "deadline_at": due[rule_set],
-                "overdue": False,
-                "created_at": now,
-                "updated_at": now,
-            }
-        )
-    # Core rows, ids matched back by household (unique per kind and year): no ORM
-    # bulk machinery, and RETURNING needs no row-by-row order on SQLite.
-    table = Case.__table__
-    created = {
-        hid: cid
-        for hid, cid in db.session.execute(
-            insert(table).returning(table.c.household_id, table.c.id), rows
-        )
+    for village in dict.fromkeys(households[hid].village_code for hid in household_ids):
+        rule_sets[village] = rule_set_for(db.session.get(Region, village))
+    due = {
+        rule_set: deadline_for("household_exit", "planned", rule_set, now)
+        for rule_set in set(rule_sets.values())
     }
+    table = Case.__table__
+    shared = {
+        "kind": "household_exit",
+        "year": year,
+        "state": "planned",
+        "version": 1,
+        "overdue": False,
+        "created_at": now,
+        "updated_at": now,
+    }
+    # Ids are matched back by household (unique per kind and year), so RETURNING
+    # needs no row order; rows are numbered in the order of `household_ids`.
+    if len(due) == 1:
+        # One INSERT … SELECT from the households, the shared values bound once.
+        [(rule_set, deadline)] = due.items()
+        h = Household.__table__
+        source, household_id, position = ordered_ids(household_ids)
+        values = {**shared, "rule_set": rule_set, "deadline_at": deadline}
+        stmt = insert(table).from_select(
+            ["household_id", "village_code", "region_path", *values],
+            select(
+                h.c.id,
+                h.c.village_code,
+                h.c.region_path,
+                *(literal(v, type_=table.c[k].type) for k, v in values.items()),
+            )
+            .select_from(source)
+            .join(h, h.c.id == household_id)
+            .order_by(position),
+        )
+        result = db.session.execute(stmt.returning(table.c.household_id, table.c.id))
+    else:
+        rows = [
+            {
+                **shared,
+                "household_id": hid,
+                "village_code": households[hid].village_code,
+                "region_path": households[hid].region_path,
+                "rule_set": rule_sets[households[hid].village_code],
+                "deadline_at": due[rule_sets[households[hid].village_code]],
+            }
+            for hid in household_ids
+        ]
+        result = db.session.execute(insert(table).returning(table.c.household_id, table.c.id), rows)
+    created = {hid: cid for hid, cid in result}
     ids = [created[hid] for hid in household_ids]
     details = CaseData.__table__
     db.session.execute(
@@ -102,24 +123,23 @@ def open_household_cases(
             select(table.c.id, literal({}, details.c.data.type)).where(id_in(table.c.id, ids)),
         )
     )
-    audit.append(
+    # One run of records by one actor at one time: the shape append_transitions takes.
+    audit.append_transitions(
+        "create",
+        actor,
+        now,
         [
-            audit.Entry(
-                case_id=cid,
-                case_version=1,
-                kind="household_exit",
-                trigger="create",
-                from_state=None,
-                to_state="planned",
-                actor_id=actor.id,
-                actor_username=actor.username,
-                actor_role=actor.role,
-                at=now,
-                data={"year": year, "household_id": hid},
-                region_path=households[hid].region_path,
+            (
+                cid,
+                1,
+                "household_exit",
+                None,
+                "planned",
+                {"year": year, "household_id": hid},
+                households[hid].region_path,
             )
             for cid, hid in zip(ids, household_ids, strict=True)
-        ]
+        ],
     )
     logger.info("opened %d household exit case(s) for %d by %s", len(ids), year, actor.username)
     return ids

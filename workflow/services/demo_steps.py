@@ -11,17 +11,27 @@ from sqlalchemy import select
 from workflow.extensions import db
 from workflow.models import Case, PublicityWindow
 from workflow.services import evaluation, publicity, transitions
+from workflow.services.bulk import quiet_gc
 from workflow.services.demo import COUNTY, TOWNSHIPS, YEAR, at
 
 
 def _cases_in(state: str) -> dict[str, list[int]]:
     out: dict[str, list[int]] = defaultdict(list)
-    for cid, village in db.session.execute(
-        select(Case.id, Case.village_code)
-        .where(Case.year == YEAR, Case.state == state)
-        .order_by(Case.id)
-    ):
-        out[village].append(cid)
+    # Plain rows of the connection, read as a batch reads its rows (bulk.quiet_gc): the
+    # ORM's result layer and full collections of the heap would cost more than the
+    # step's own work on a county of ten thousand households.
+    with quiet_gc():
+        rows = (
+            db.session.connection()
+            .execute(
+                select(Case.id, Case.village_code)
+                .where(Case.year == YEAR, Case.state == state)
+                .order_by(Case.id)
+            )
+            .all()
+        )
+        for cid, village in rows:
+            out[village].append(cid)
     return out
 
 

@@ -13,15 +13,16 @@ from workflow.extensions import db
 from workflow.models import CaseData, Objection, PublicityWindow, SignOff
 
 
-def _verify_signoffs(case_ids: list[int]) -> dict[int, list]:
-    out: dict[int, list] = defaultdict(list)
+def _verify_signoffs(case_ids: list[int]) -> dict[int, list[tuple]]:
+    """(round, user_id, result) of every verification sign-off, per case."""
+    out: dict[int, list[tuple]] = defaultdict(list)
     rows = db.session.execute(
         select(SignOff.case_id, SignOff.round, SignOff.user_id, SignOff.result).where(
             id_in(SignOff.case_id, case_ids), SignOff.step == "verify"
         )
     )
-    for r in rows:
-        out[r.case_id].append(r)
+    for case_id, round_, user_id, result in rows:
+        out[case_id].append((round_, user_id, result))
     return out
 
 
@@ -36,20 +37,42 @@ def load(trigger: str, rows: list, payload: dict, actor, now: datetime, extra: d
     ids = [r.id for r in rows]
     if trigger == "verify":
         signoffs = _verify_signoffs(ids)
-        facts = {}
+        base = extra or {}
+        facts: dict[int, dict] = {}
+        # Cases with the same sign-offs, surveyors and appraiser share one facts
+        # dict (the cases of a township's batch mostly do).
+        same: dict[tuple, dict] = {}
         for r in rows:
             data = r.data or {}
             round_ = data.get("verification_round", 1)
             survey, appraisal = data.get("survey", {}), data.get("appraisal", {})
-            this_round = [s for s in signoffs.get(r.id, []) if s.round == round_]
-            facts[r.id] = {
-                **(extra or {}),
-                "signed_ids": {s.user_id for s in this_round},
-                "passing_ids": {s.user_id for s in this_round if s.result == "pass"},
-                "surveyor_ids": {survey.get("by_id")} - {None},
-                "surveyor_names": set(survey.get("surveyors", [])),
-                "appraiser_ids": {appraisal.get("by_id")} - {None},
-            }
+            surveyors = survey.get("surveyors", [])
+            key = (
+                round_,
+                tuple(signoffs.get(r.id, ())),
+                survey.get("by_id"),
+                tuple(surveyors) if isinstance(surveyors, list) else id(surveyors),
+                appraisal.get("by_id"),
+            )
+            known = same.get(key)
+            if known is None:
+                signed, passing = set(), set()
+                for signed_round, user_id, result in signoffs.get(r.id, ()):
+                    if signed_round == round_:
+                        signed.add(user_id)
+                        if result == "pass":
+                            passing.add(user_id)
+                known = {
+                    **base,
+                    "signed_ids": signed,
+                    "passing_ids": passing,
+                    "surveyor_ids": {survey.get("by_id")} - {None},
+                    "surveyor_names": set(surveyors),
+                    "appraiser_ids": {appraisal.get("by_id")} - {None},
+                }
+                if len(same) < 10_000:
+                    same[key] = known
+            facts[r.id] = known
         return facts
     if trigger == "approve":
         # Only whether the approver is among the verifiers matters: ask for
