@@ -37,7 +37,8 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import quote, unquote
+
+from bench.common import database
 
 N = int(os.environ.get("EXITFLOW_BENCH_CASES", "1000000"))
 RUNS = int(os.environ.get("EXITFLOW_BENCH_RUNS", "50"))
@@ -53,50 +54,6 @@ def percentile(times: list[float], p: float) -> float:
     """The p-th percentile (nearest rank) in milliseconds."""
     ordered = sorted(times)
     return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)] * 1000
-
-
-def _pg_database(url: str) -> tuple[str, str]:
-    """The bench URL with its schema on the search path, and the schema (created afresh)."""
-    from sqlalchemy import create_engine, text
-
-    found = re.search(r"options=-csearch_path=(\w+)", unquote(url))
-    schema = found.group(1) if found else PG_SCHEMA
-    if not found:
-        url += ("&" if "?" in url else "?") + "options=" + quote(f"-csearch_path={schema}")
-    bare = re.sub(r"[?&]options=[^&]*", "", url)
-    engine = create_engine(bare)
-    with engine.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    engine.dispose()
-    return url, schema
-
-
-def _drop_schema(url: str, schema: str) -> None:
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(re.sub(r"[?&]options=[^&]*", "", url))
-    with engine.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-    engine.dispose()
-
-
-def _copy(table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
-    """Bulk insert: COPY on PostgreSQL, one executemany on SQLite."""
-    from workflow.extensions import db
-
-    conn = db.session.connection()
-    quoted = ", ".join(f'"{c}"' for c in columns)
-    if conn.dialect.name == "postgresql":
-        raw = conn.connection.dbapi_connection
-        with raw.cursor() as cur, cur.copy(f"COPY {table} ({quoted}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        return
-    stamp = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's SQLite DateTime (naive UTC)
-    fixed = [tuple(v.strftime(stamp) if isinstance(v, datetime) else v for v in r) for r in rows]
-    marks = ", ".join("?" * len(columns))
-    conn.exec_driver_sql(f"INSERT INTO {table} ({quoted}) VALUES ({marks})", fixed)
 
 
 HOUSEHOLD_COLUMNS = (
@@ -137,6 +94,7 @@ def seed(n: int, now: datetime) -> dict[str, str]:
     from workflow.extensions import db
     from workflow.models import Region
     from workflow.services import province, users
+    from workflow.services.bulk import copy_rows
 
     rng = random.Random(20191001)
     code = "450000"
@@ -197,8 +155,8 @@ def seed(n: int, now: datetime) -> dict[str, str]:
                     now,
                 )
             )
-        _copy("households", HOUSEHOLD_COLUMNS, homes)
-        _copy("cases", CASE_COLUMNS, cases)
+        copy_rows("households", HOUSEHOLD_COLUMNS, homes)
+        copy_rows("cases", CASE_COLUMNS, cases)
         db.session.commit()
     return who
 
@@ -277,12 +235,10 @@ def run(backend: str) -> None:
     from workflow.extensions import db
     from workflow.services import statistics
 
-    with tempfile.TemporaryDirectory() as tmp:
-        schema = None
-        if backend == "postgresql":
-            url, schema = _pg_database(PG_URL)
-        else:
-            url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        database(Path(tmp), PG_URL if backend == "postgresql" else "", PG_SCHEMA) as url,
+    ):
         app = create_app(
             {
                 "INSTANCE_PATH": str(Path(tmp) / "instance"),
@@ -317,8 +273,6 @@ def run(backend: str) -> None:
             with app.app_context():
                 db.session.remove()
                 db.engine.dispose()
-            if schema:
-                _drop_schema(url, schema)
 
 
 def _measure(app, who: dict, paths: dict, statistics) -> None:

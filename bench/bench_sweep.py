@@ -24,14 +24,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import quote, unquote
+
+from bench.common import cores, database, describe_database
 
 WINDOWS = int(os.environ.get("EXITFLOW_BENCH_WINDOWS", "1000"))
 PER_WINDOW = int(os.environ.get("EXITFLOW_BENCH_PER_WINDOW", "100"))
@@ -76,80 +75,6 @@ def at(day: int, hour: int = 9) -> datetime:
     return datetime(YEAR, 10, day, hour, tzinfo=SHANGHAI)
 
 
-@contextmanager
-def database(folder: Path):
-    """(URL, label) of a fresh database: a temporary SQLite file, or a PostgreSQL schema."""
-    if not DATABASE_URL:
-        yield f"sqlite:///{folder / 'bench.db'}"
-        return
-    from sqlalchemy import create_engine, text
-
-    url = DATABASE_URL.replace("postgresql://", "postgresql+psycopg://")
-    found = re.search(r"options=-csearch_path%3D(\w+)", url) or re.search(
-        r"options=-csearch_path=(\w+)", unquote(url)
-    )
-    schema = found.group(1) if found else PG_SCHEMA
-    if not found:
-        url += ("&" if "?" in url else "?") + "options=" + quote(f"-csearch_path={schema}")
-    admin = create_engine(url)
-
-    def recreate(create: bool) -> None:
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-            if create:
-                conn.execute(text(f"CREATE SCHEMA {schema}"))
-
-    recreate(True)
-    try:
-        yield url
-    finally:
-        recreate(False)
-        admin.dispose()
-
-
-def describe_database() -> str:
-    """The database and its version, as the bench ran on it."""
-    from sqlalchemy import text
-
-    from workflow.extensions import db
-
-    if db.engine.dialect.name == "postgresql":
-        version = db.session.scalar(text("SHOW server_version"))
-        return f"PostgreSQL {version} (psycopg {_version('psycopg')})"
-    import sqlite3
-
-    return f"SQLite {sqlite3.sqlite_version} (WAL, synchronous=NORMAL)"
-
-
-def _version(package: str) -> str:
-    from importlib.metadata import version
-
-    return version(package)
-
-
-def cores() -> str:
-    """The cores this process may use, of how many."""
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{usable} usable of {os.cpu_count()}"
-
-
-def bulk(table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
-    """Insert rows as they are: COPY on PostgreSQL, one executemany on SQLite."""
-    from workflow.extensions import db
-
-    if not rows:
-        return
-    conn = db.session.connection()
-    if conn.dialect.name == "postgresql":
-        cursor = conn.connection.driver_connection.cursor()
-        with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        return
-    marks = ", ".join("?" * len(columns))
-    conn.exec_driver_sql(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
-
-
 def stored(moment: datetime, dialect: str):
     """A UTC moment as the driver takes it (SQLAlchemy's SQLite DateTime stores naive text)."""
     utc = moment.astimezone(UTC)
@@ -167,6 +92,7 @@ def seed(villages: int) -> list[tuple[str, list[int]]]:
     from workflow.models import Case, User
     from workflow.services import transitions
     from workflow.services.actors import from_user
+    from workflow.services.bulk import copy_rows
 
     dialect = db.engine.dialect.name
     now = stored(at(8), dialect)
@@ -203,12 +129,12 @@ def seed(villages: int) -> list[tuple[str, list[int]]]:
                 )
                 plan.append((code, f"{township_path}{code}/"))
     region_columns = ("code", "name", "level", "parent_code", "path", "rural_population")
-    bulk(
+    copy_rows(
         "regions",
         (*region_columns, "is_poor", "remote", "rule_set"),
         [(*r[:7], False, r[7] if len(r) > 7 else None) for r in regions],
     )
-    bulk(
+    copy_rows(
         "users",
         (
             "id",
@@ -253,13 +179,13 @@ def seed(villages: int) -> list[tuple[str, list[int]]]:
             cases.append(
                 (i, "household_exit", i, code, path, YEAR, state, 1, "guangxi", False, now, now)
             )
-    bulk(
+    copy_rows(
         "households",
         (
             "id",
             "village_code",
             "region_path",
-            '"group"',
+            "group",
             "head_name",
             "head_id_cipher",
             "head_id_hash",
@@ -271,7 +197,7 @@ def seed(villages: int) -> list[tuple[str, list[int]]]:
         ),
         households,
     )
-    bulk(
+    copy_rows(
         "cases",
         (
             "id",
@@ -292,13 +218,15 @@ def seed(villages: int) -> list[tuple[str, list[int]]]:
     # The first village's cases go through the real services; every other case
     # gets the step data they produced (the sweep reads and rewrites it).
     first = by_village[0][1]
-    bulk("case_data", ("case_id", "data"), [(i, "{}") for i in first])
+    copy_rows("case_data", ("case_id", "data"), [(i, "{}") for i in first])
     clerk = from_user(db.session.get(User, 1))
     for trigger, payload, day in (("submit_survey", SURVEY, 15), ("appraise", APPRAISAL, 20)):
         outcome = transitions.fire_many(trigger, first, clerk, payload, at(day))
         assert not outcome.failed, outcome.failed[:3]
     template = json.dumps(db.session.get(Case, first[0]).data, ensure_ascii=False)
-    bulk("case_data", ("case_id", "data"), [(i, template) for i in range(first[-1] + 1, n + 1)])
+    copy_rows(
+        "case_data", ("case_id", "data"), [(i, template) for i in range(first[-1] + 1, n + 1)]
+    )
     if dialect == "postgresql":
         for table in ("users", "households", "cases"):
             db.session.execute(
@@ -324,7 +252,7 @@ def main() -> None:
     from workflow.services.actors import from_user
 
     villages = WINDOWS + BASELINE
-    with tempfile.TemporaryDirectory() as tmp, database(Path(tmp)) as url:
+    with tempfile.TemporaryDirectory() as tmp, database(Path(tmp), DATABASE_URL, PG_SCHEMA) as url:
         app = create_app(
             {
                 "INSTANCE_PATH": str(Path(tmp) / "instance"),

@@ -21,15 +21,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import platform
-import re
 import sqlite3
 import sys
 import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import quote, unquote
+
+from bench.common import database, describe_database, machine
 
 N = int(os.environ.get("EXITFLOW_BENCH_N", "10000"))
 DATABASE_URL = os.environ.get("EXITFLOW_BENCH_DATABASE_URL", "")
@@ -89,65 +88,6 @@ def raw_floor(folder: Path, n: int) -> float:
     return elapsed
 
 
-@contextmanager
-def database(folder: Path):
-    """The URL of a fresh database: a temporary SQLite file, or a PostgreSQL schema."""
-    if not DATABASE_URL:
-        yield f"sqlite:///{folder / 'bench.db'}"
-        return
-    from sqlalchemy import create_engine, text
-
-    url = DATABASE_URL.replace("postgresql://", "postgresql+psycopg://")
-    found = re.search(r"options=-csearch_path%3D(\w+)", url) or re.search(
-        r"options=-csearch_path=(\w+)", unquote(url)
-    )
-    schema = found.group(1) if found else PG_SCHEMA
-    if not found:
-        url += ("&" if "?" in url else "?") + "options=" + quote(f"-csearch_path={schema}")
-    admin = create_engine(url)
-
-    def recreate(create: bool) -> None:
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-            if create:
-                conn.execute(text(f"CREATE SCHEMA {schema}"))
-
-    recreate(True)
-    try:
-        yield url
-    finally:
-        recreate(False)
-        admin.dispose()
-
-
-def describe_database() -> str:
-    """The database and its version, as the bench ran on it."""
-    from sqlalchemy import text
-
-    from workflow.extensions import db
-
-    if db.engine.dialect.name == "postgresql":
-        version = db.session.scalar(text("SHOW server_version"))
-        return f"PostgreSQL {version} (psycopg {_version('psycopg')})"
-    return f"SQLite {sqlite3.sqlite_version} (WAL, synchronous=NORMAL)"
-
-
-def _version(package: str) -> str:
-    from importlib.metadata import version
-
-    return version(package)
-
-
-def machine() -> str:
-    """Cores usable of how many, the load when the bench started, Python and SQLAlchemy."""
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    load = f", load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
-    return (
-        f"{usable} usable of {os.cpu_count()} cores{load}; Python {platform.python_version()}, "
-        f"SQLAlchemy {_version('sqlalchemy')}"
-    )
-
-
 class Clock:
     """Wall and this process's CPU time of the parts of the run."""
 
@@ -178,7 +118,7 @@ def main() -> None:
     from workflow.services.actors import from_user
 
     started_on = machine()
-    with tempfile.TemporaryDirectory() as tmp, database(Path(tmp)) as url:
+    with tempfile.TemporaryDirectory() as tmp, database(Path(tmp), DATABASE_URL, PG_SCHEMA) as url:
         folder = Path(tmp)
         app = create_app(
             {

@@ -12,10 +12,12 @@ import gc
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 
 from sqlalchemy import Integer, String, Text, bindparam, cast, func, literal_column, update
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
+from workflow.clock import as_utc
 from workflow.database import id_in
 from workflow.extensions import db
 from workflow.models import CaseData
@@ -204,3 +206,27 @@ def ordered_ids(ids: list[int]):
         "value", "key"
     )
     return source, source.c.value, source.c.key
+
+
+def copy_rows(table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """Insert rows as they are: COPY on PostgreSQL, one executemany on SQLite.
+
+    Aware datetimes become what SQLAlchemy's SQLite DateTime stores (naive UTC text).
+    """
+    if not rows:
+        return
+    conn = db.session.connection()
+    quoted = ", ".join(f'"{c}"' for c in columns)
+    if conn.dialect.name == "postgresql":
+        raw = conn.connection.dbapi_connection
+        with raw.cursor() as cur, cur.copy(f"COPY {table} ({quoted}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    stamp = "%Y-%m-%d %H:%M:%S.%f"
+    fixed = [
+        tuple(as_utc(v).strftime(stamp) if isinstance(v, datetime) else v for v in row)
+        for row in rows
+    ]
+    marks = ", ".join("?" * len(columns))
+    conn.exec_driver_sql(f"INSERT INTO {table} ({quoted}) VALUES ({marks})", fixed)

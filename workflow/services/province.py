@@ -21,12 +21,12 @@ from werkzeug.security import generate_password_hash
 
 from states.identity import make_id_number
 from workflow import personal_data
-from workflow.clock import as_utc
 from workflow.errors import Conflict, ValidationFailed
 from workflow.extensions import db
 from workflow.models import Case, Household, Region, User
 from workflow.services import audit, deadlines, users
 from workflow.services.actors import SYSTEM
+from workflow.services.bulk import copy_rows
 
 logger = logging.getLogger(__name__)
 
@@ -312,7 +312,7 @@ def _load_county(county, villages, count, rule_set, state, now, rng, spread) -> 
         changes.append((cid, 1, "household_exit", None, case_state, _LOADED, village["path"]))
         hid += 1
         cid += 1
-    _copy(
+    copy_rows(
         "households",
         (
             "id",
@@ -331,12 +331,12 @@ def _load_county(county, villages, count, rule_set, state, now, rng, spread) -> 
         ),
         homes,
     )
-    _copy(
+    copy_rows(
         "members",
         ("id", "household_id", "name", "relation", "id_cipher", "id_hash", "id_masked"),
         people,
     )
-    _copy(
+    copy_rows(
         "cases",
         (
             "id",
@@ -355,7 +355,7 @@ def _load_county(county, villages, count, rule_set, state, now, rng, spread) -> 
         ),
         cases,
     )
-    _copy("case_data", ("case_id", "data"), details)
+    copy_rows("case_data", ("case_id", "data"), details)
     audit.append_transitions("load_case", SYSTEM, now, changes)
 
 
@@ -366,26 +366,3 @@ def _next_id_members() -> int:
     from workflow.models import Member
 
     return _next_id(Member)
-
-
-def _copy(table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
-    """Insert rows: COPY on PostgreSQL, one executemany on SQLite."""
-    if not rows:
-        return
-    conn = db.session.connection()
-    quoted = ", ".join(f'"{c}"' for c in columns)
-    if conn.dialect.name == "postgresql":
-        raw = conn.connection.dbapi_connection
-        with raw.cursor() as cur, cur.copy(f"COPY {table} ({quoted}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        return
-    marks = ", ".join("?" * len(columns))
-    converted = [tuple(_sqlite(v) for v in row) for row in rows]
-    conn.exec_driver_sql(f"INSERT INTO {table} ({quoted}) VALUES ({marks})", converted)
-
-
-def _sqlite(value):
-    if isinstance(value, datetime):  # what SQLAlchemy's SQLite DateTime stores (naive UTC)
-        return as_utc(value).strftime("%Y-%m-%d %H:%M:%S.%f")
-    return value
