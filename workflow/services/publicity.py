@@ -455,4 +455,3 @@ def lodge_objection(
         " (at the office)" if office else "",
     )
     return objection
-
