@@ -619,10 +619,11 @@ ROUTES = {
                 },
             )
         )(s.window(o)),
-        # The public form's anti-bot checks refuse an instant post; a village or township
-        # clerk of the window's area records objections received at the office.
-        {**{r: (400, 400) for r in ROLES}, "village": (302, 400), "township": (302, 400)},
-        400,
+        # The public form's anti-bot checks refuse an instant post (the page again, with
+        # what was typed: 422); a village or township clerk of the window's area records
+        # objections received at the office.
+        {**{r: (422, 422) for r in ROLES}, "village": (302, 422), "township": (302, 422)},
+        422,
     ),
     ("GET", "/appraisal"): (
         lambda s, o: _web("GET", "/appraisal"),
