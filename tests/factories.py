@@ -137,3 +137,23 @@ SURVEY = {
     },
 }
 APPRAISAL = {"meeting_on": "2019-10-20", "present": 30, "votes_for": 25, "votes_against": 2}
+
+
+def post_village_window(world: World, n: int = 2, name: str = "户主"):
+    """(window, case ids): n appraised households of village1 publicized Mon 21 Oct 2019 09:00."""
+    from workflow.services import cases, publicity, transitions
+
+    now = set_now("2019-10-21T09:00:00+08:00")
+    ids = cases.open_household_cases(
+        world["township1"],
+        [add_household(world["village1"], name=f"{name}{i}") for i in range(n)],
+        2019,
+        now,
+    )
+    for trigger, payload in (("submit_survey", SURVEY), ("appraise", APPRAISAL)):
+        transitions.fire_many(trigger, ids, world["village1"], payload, now)
+    db.session.commit()
+    window = publicity.post(
+        world["village1"], VILLAGE, ids, {"phone": "1", "address": "村委会"}, None, now
+    )
+    return window, ids

@@ -8,12 +8,11 @@ import pytest
 from sqlalchemy import update
 
 from tests.factories import (
-    APPRAISAL,
     PASSWORD,
-    SURVEY,
     TOWNSHIP,
     VILLAGE,
     add_household,
+    post_village_window,
     set_now,
 )
 from workflow import config
@@ -25,20 +24,7 @@ from workflow.services import cases, publicity, transitions
 
 def posted(world, n=2):
     """A village window of n appraised households, posted Monday 21 Oct 2019 09:00."""
-    now = set_now("2019-10-21T09:00:00+08:00")
-    ids = cases.open_household_cases(
-        world["township1"],
-        [add_household(world["village1"], name=f"韦户主{i}") for i in range(n)],
-        2019,
-        now,
-    )
-    for trigger, payload in (("submit_survey", SURVEY), ("appraise", APPRAISAL)):
-        transitions.fire_many(trigger, ids, world["village1"], payload, now)
-    db.session.commit()
-    window = publicity.post(
-        world["village1"], VILLAGE, ids, {"phone": "1", "address": "村委会"}, None, now
-    )
-    return window, ids
+    return post_village_window(world, n, name="韦户主")
 
 
 def bearer(client, username):

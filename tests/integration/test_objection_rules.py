@@ -8,10 +8,15 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from tests.factories import APPRAISAL, PASSWORD, SURVEY, VILLAGE, add_household, set_now
+from tests.factories import (
+    PASSWORD,
+    add_household,
+    post_village_window,
+    set_now,
+)
 from workflow.extensions import db
 from workflow.models import Objection
-from workflow.services import cases, publicity, transitions
+from workflow.services import cases, publicity
 from workflow.web import public
 
 GOOD = {"name": "韦某某", "contact": "13800138000", "content": "该户家中收入情况需要核实"}
@@ -19,19 +24,7 @@ GOOD = {"name": "韦某某", "contact": "13800138000", "content": "该户家中�
 
 def open_window(world, n=2):
     """A village window listing n appraised cases, posted Monday 21 Oct 2019 09:00."""
-    now = set_now("2019-10-21T09:00:00+08:00")
-    ids = cases.open_household_cases(
-        world["township1"],
-        [add_household(world["village1"], name=f"户主{i}") for i in range(n)],
-        2019,
-        now,
-    )
-    for trigger, payload in (("submit_survey", SURVEY), ("appraise", APPRAISAL)):
-        transitions.fire_many(trigger, ids, world["village1"], payload, now)
-    db.session.commit()
-    window = publicity.post(
-        world["village1"], VILLAGE, ids, {"phone": "1", "address": "村委会"}, None, now
-    )
+    window, ids = post_village_window(world, n)
     return window.id, ids
 
 
